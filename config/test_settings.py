@@ -1,0 +1,15 @@
+"""Test settings: a throwaway embedded PostgreSQL (deleted at exit) unless DATABASE_URL is set.
+
+The demo data under var/pgdata is never touched by tests.
+"""
+
+import os
+import tempfile
+
+if not os.environ.get("DATABASE_URL"):
+    os.environ["EMBEDDED_PGDATA"] = tempfile.mkdtemp(prefix="pvp-test-pgdata-")
+    os.environ["EMBEDDED_PG_CLEANUP"] = "delete"
+
+from config.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in production

@@ -1,0 +1,84 @@
+"""Site scoping: a user sees only the patients of their own sites; anything else is a 404.
+
+Every view, the API and the admin fetch clinical objects through these helpers, so the rule lives
+in one place. Superusers (operations staff) see everything.
+"""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from trials.models import (
+    AdverseEvent,
+    EndOfStudy,
+    Infusion,
+    LabDraw,
+    PainAssessment,
+    Patient,
+    PvpProcedure,
+    QolAssessment,
+    Screening,
+    Site,
+    TumourResponse,
+)
+
+
+def sites_for_user(user) -> QuerySet[Site]:
+    if user.is_superuser:
+        return Site.objects.all()
+    return Site.objects.filter(users=user)
+
+
+def _scoped(queryset: QuerySet, user, site_path: str) -> QuerySet:
+    if user.is_superuser:
+        return queryset
+    # A subquery on the membership table, not a join, so rows never duplicate.
+    return queryset.filter(**{f"{site_path}__in": sites_for_user(user).values("pk")})
+
+
+def patients_for_user(user) -> QuerySet[Patient]:
+    return _scoped(Patient.objects.select_related("site"), user, "site")
+
+
+def get_patient_for_user(user, pk) -> Patient:
+    return get_object_or_404(patients_for_user(user), pk=pk)
+
+
+def _patient_form_for_user(model, user, pk):
+    queryset = _scoped(model.objects.select_related("patient__site"), user, "patient__site")
+    return get_object_or_404(queryset, pk=pk)
+
+
+def get_screening_for_user(user, pk) -> Screening:
+    return _patient_form_for_user(Screening, user, pk)
+
+
+def get_pvp_procedure_for_user(user, pk) -> PvpProcedure:
+    return _patient_form_for_user(PvpProcedure, user, pk)
+
+
+def get_infusion_for_user(user, pk) -> Infusion:
+    return _patient_form_for_user(Infusion, user, pk)
+
+
+def get_lab_draw_for_user(user, pk) -> LabDraw:
+    return _patient_form_for_user(LabDraw, user, pk)
+
+
+def get_pain_assessment_for_user(user, pk) -> PainAssessment:
+    return _patient_form_for_user(PainAssessment, user, pk)
+
+
+def get_qol_assessment_for_user(user, pk) -> QolAssessment:
+    return _patient_form_for_user(QolAssessment, user, pk)
+
+
+def get_tumour_response_for_user(user, pk) -> TumourResponse:
+    return _patient_form_for_user(TumourResponse, user, pk)
+
+
+def get_adverse_event_for_user(user, pk) -> AdverseEvent:
+    return _patient_form_for_user(AdverseEvent, user, pk)
+
+
+def get_end_of_study_for_user(user, pk) -> EndOfStudy:
+    return _patient_form_for_user(EndOfStudy, user, pk)

@@ -1,0 +1,23 @@
+from trials.models.assessments import LabDraw, LabResult, PainAssessment, QolAssessment, TumourResponse
+from trials.models.base import Site, User
+from trials.models.patient import EndOfStudy, Patient
+from trials.models.safety import AdverseEvent
+from trials.models.screening import Screening
+from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
+
+__all__ = [
+    "AdverseEvent",
+    "EndOfStudy",
+    "Infusion",
+    "LabDraw",
+    "LabResult",
+    "PainAssessment",
+    "Patient",
+    "PvpProcedure",
+    "QolAssessment",
+    "Screening",
+    "Site",
+    "TreatedLevel",
+    "TumourResponse",
+    "User",
+]

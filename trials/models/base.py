@@ -1,0 +1,89 @@
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext_lazy as _
+
+from trials.audit import audited
+from trials.protocol import Range
+
+
+@deconstructible
+class InRange:
+    """Field validator whose message names the value and the rule (the form names the field)."""
+
+    def __init__(self, low, high, unit=""):
+        self.low, self.high, self.unit = Decimal(str(low)), Decimal(str(high)), unit
+
+    @classmethod
+    def of(cls, rng: Range) -> "InRange":
+        return cls(rng.low, rng.high, rng.unit)
+
+    def __call__(self, value):
+        if value is None:
+            return
+        if not (self.low <= Decimal(str(value)) <= self.high):
+            unit = f" {self.unit}" if self.unit else ""
+            raise ValidationError(
+                _("%(value)s is impossible: the value must lie in %(low)s–%(high)s%(unit)s."),
+                code="impossible_value",
+                params={"value": value, "low": self.low, "high": self.high, "unit": unit},
+            )
+
+    def __eq__(self, other):
+        return isinstance(other, InRange) and (self.low, self.high, self.unit) == (other.low, other.high, other.unit)
+
+
+def range_check(name: str, field: str, rng: Range) -> models.CheckConstraint:
+    """The database twin of `InRange`: NULL passes (a missing value is not an impossible one)."""
+    return models.CheckConstraint(condition=Q(**{f"{field}__gte": rng.low, f"{field}__lte": rng.high}), name=name)
+
+
+def not_before(name: str, later: str, earlier: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(**{f"{later}__gte": models.F(earlier)}), name=name)
+
+
+@audited
+class Site(models.Model):
+    code = models.CharField(
+        _("site code"),
+        max_length=10,
+        unique=True,
+        help_text=_("Short upper-case code used in study IDs, e.g. H01."),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    # Counters for gap-free numbering; read and bumped under SELECT ... FOR UPDATE.
+    last_screening_number = models.PositiveIntegerField(default=0, editable=False)
+    last_study_number = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z0-9]{2,10}$"), name="site_code_format"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+
+class User(AbstractUser):
+    """A study user; the sites decide which patients the user may see."""
+
+    sites = models.ManyToManyField(Site, blank=True, related_name="users", verbose_name=_("sites"))
+
+    def __str__(self):
+        return self.get_full_name() or self.username
+
+
+class ClinicalRecord(models.Model):
+    """Bookkeeping every clinical form carries; `version` supports optimistic edit conflicts."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,90 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from trials import protocol
+from trials.audit import audited
+from trials.models.base import ClinicalRecord
+from trials.models.patient import Patient
+
+Answer = protocol.Answer
+
+
+def _criterion_field(code: str) -> models.CharField:
+    return models.CharField(
+        code,
+        max_length=7,
+        choices=Answer,
+        default=Answer.UNKNOWN,
+        help_text=protocol.CRITERIA_BY_CODE[code].text.en,
+    )
+
+
+@audited
+class Screening(ClinicalRecord):
+    """The eligibility checklist. I4 is derived from KPS and life expectancy, never typed."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="screening")
+    screened_on = models.DateField(_("screened on"))
+    kps = models.PositiveSmallIntegerField(
+        _("Karnofsky score (KPS)"), null=True, blank=True, choices=[(v, str(v)) for v in protocol.KPS_VALUES]
+    )
+    life_expectancy_over_90_days = models.CharField(
+        _("expected survival > 90 days"), max_length=7, choices=Answer, default=Answer.UNKNOWN
+    )
+    i1 = _criterion_field("I1")
+    i2 = _criterion_field("I2")
+    i3 = _criterion_field("I3")
+    i5 = _criterion_field("I5")
+    e1 = _criterion_field("E1")
+    e2 = _criterion_field("E2")
+    e3 = _criterion_field("E3")
+    e4 = _criterion_field("E4")
+    e5 = _criterion_field("E5")
+    consent_date = models.DateField(_("consent date"), null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    signed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kps__in=protocol.KPS_VALUES), name="screening_kps_steps_of_10"),
+            models.CheckConstraint(
+                condition=~Q(i5=Answer.YES) | Q(consent_date__isnull=False),
+                name="screening_consent_date_when_consented",
+            ),
+            models.CheckConstraint(
+                condition=Q(signed_by__isnull=True, signed_at__isnull=True)
+                | Q(signed_by__isnull=False, signed_at__isnull=False),
+                name="screening_signature_complete",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Screening of {self.patient}"
+
+    @property
+    def i4(self) -> str:
+        return protocol.derive_i4(self.kps, self.life_expectancy_over_90_days)
+
+    @property
+    def criteria(self) -> dict[str, str]:
+        return {criterion.code: getattr(self, criterion.code.lower()) for criterion in protocol.CRITERIA}
+
+    @property
+    def result(self) -> protocol.EligibilityResult:
+        return protocol.evaluate_eligibility(self.criteria)
+
+    @property
+    def eligible(self) -> bool | None:
+        return self.result.eligible
+
+    @property
+    def failed_criteria(self) -> tuple[str, ...]:
+        return self.result.failed_criteria
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None

@@ -1,0 +1,62 @@
+"""The four study roles are Django groups; this module is the one place their rights are set."""
+
+from django.contrib.auth.models import Group, Permission
+
+CLINICIAN = "clinician"
+COORDINATOR = "coordinator"
+INVESTIGATOR = "investigator"
+DATA_MANAGER = "data_manager"
+ROLES = (CLINICIAN, COORDINATOR, INVESTIGATOR, DATA_MANAGER)
+
+CLINICAL_MODELS = (
+    "patient",
+    "screening",
+    "pvpprocedure",
+    "treatedlevel",
+    "infusion",
+    "labdraw",
+    "labresult",
+    "painassessment",
+    "qolassessment",
+    "tumourresponse",
+    "adverseevent",
+    "endofstudy",
+)
+
+
+def _codenames(actions, models):
+    return [f"{action}_{model}" for action in actions for model in models]
+
+
+ROLE_PERMISSIONS = {
+    # Clinicians enter and correct cases; deleting clinical data is a data manager's decision.
+    CLINICIAN: _codenames(("view", "add", "change"), CLINICAL_MODELS),
+    # Coordinators review screenings (and, later, raise queries) but do not enter treatment data.
+    COORDINATOR: _codenames(("view",), CLINICAL_MODELS) + ["change_screening"],
+    INVESTIGATOR: _codenames(("view",), CLINICAL_MODELS),
+    DATA_MANAGER: _codenames(("view", "add", "change", "delete"), CLINICAL_MODELS + ("site", "user")) + ["view_events"],
+}
+
+
+def ensure_role_groups() -> None:
+    """Create the role groups with exactly their permissions (idempotent)."""
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        wanted = set(Permission.objects.filter(codename__in=codenames).values_list("pk", flat=True))
+        current = set(group.permissions.values_list("pk", flat=True))
+        if wanted != current:
+            group.permissions.set(wanted)
+
+
+def user_roles(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._role_names = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return user.is_superuser or bool(user_roles(user) & set(roles))
