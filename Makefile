@@ -1,0 +1,51 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test` (see README).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+PY := .venv/bin/python
+PORT ?= 8000
+DEMO_PASSWORD ?= pvp-demo-2026
+export DEMO_PASSWORD
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: run test lint sync chromium clean-db
+
+# uv lives in its own small virtual environment so `uv sync` can manage .venv exactly.
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+sync: $(UV)
+	$(UV) sync --frozen --quiet
+
+run: sync
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	@echo
+	@echo "  PVP myeloma study: http://127.0.0.1:$(PORT)/"
+	@echo "  Demo logins: clinician, coordinator, investigator, data_manager"
+	@echo "  Password for all four: $(DEMO_PASSWORD)   (set DEMO_PASSWORD to change it)"
+	@echo "  Stop with Ctrl-C; the embedded database stops with the server."
+	@echo
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+lint: sync
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+# The browser tests drive Debian's Chromium; Playwright cannot download browsers here.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	echo "Installing Debian's chromium for the browser tests..."; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo -n"; else SUDO=missing; fi; \
+	if [ "$$SUDO" = missing ] || ! ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ); then \
+	  echo "Cannot install Chromium. Run: sudo apt-get install -y chromium   (then make test again)"; exit 1; \
+	fi
+
+test: sync chromium lint
+	$(PY) -m pytest
+
+# Throw away the demo database (var/pgdata); the next `make run` builds it again.
+clean-db:
+	rm -rf var/pgdata

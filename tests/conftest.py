@@ -1,0 +1,57 @@
+"""Personas built once per test: users of each role at site A, and an outsider at site B."""
+
+import os
+
+import pytest
+
+from tests.factories import PatientFactory, SiteFactory, UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; Django would otherwise refuse
+# database access from it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def site_a(db):
+    return SiteFactory(code="AAA", name="Hospital A")
+
+
+@pytest.fixture
+def site_b(db):
+    return SiteFactory(code="BBB", name="Hospital B")
+
+
+@pytest.fixture
+def clinician(site_a):
+    return UserFactory(username="clin_a", role="clinician", site=site_a)
+
+
+@pytest.fixture
+def coordinator(site_a):
+    return UserFactory(username="coord_a", role="coordinator", site=site_a)
+
+
+@pytest.fixture
+def investigator(site_a):
+    return UserFactory(username="inv_a", role="investigator", site=site_a)
+
+
+@pytest.fixture
+def data_manager(site_a):
+    return UserFactory(username="dm_a", role="data_manager", site=site_a)
+
+
+@pytest.fixture
+def outsider(site_b):
+    """A clinician of another site: must never see site A's patients."""
+    return UserFactory(username="clin_b", role="clinician", site=site_b)
+
+
+@pytest.fixture
+def patient_a(site_a):
+    return PatientFactory(site=site_a)
+
+
+@pytest.fixture
+def patient_b(site_b):
+    return PatientFactory(site=site_b)
