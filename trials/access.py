@@ -4,8 +4,11 @@ Every view, the API and the admin fetch clinical objects through these helpers, 
 in one place. Superusers (operations staff) see everything.
 """
 
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
+from pghistory.models import Events
 
 from trials.models import (
     AdverseEvent,
@@ -82,3 +85,35 @@ def get_adverse_event_for_user(user, pk) -> AdverseEvent:
 
 def get_end_of_study_for_user(user, pk) -> EndOfStudy:
     return _patient_form_for_user(EndOfStudy, user, pk)
+
+
+def _snapshot_key(name: str) -> Cast:
+    return Cast(KeyTextTransform(name, "pgh_data"), BigIntegerField())
+
+
+def audit_events_for_user(user) -> QuerySet[Events]:
+    """Audit events of the user's sites, found through the foreign keys in each row snapshot."""
+    events = Events.objects.all()
+    if user.is_superuser:
+        return events
+    sites = sites_for_user(user).values("pk")
+    patients = Patient.objects.filter(site__in=sites).values("pk")
+    return events.annotate(
+        snapshot_id=_snapshot_key("id"),
+        snapshot_site=_snapshot_key("site_id"),
+        snapshot_patient=_snapshot_key("patient_id"),
+        snapshot_procedure=_snapshot_key("procedure_id"),
+        snapshot_lab_draw=_snapshot_key("lab_draw_id"),
+    ).filter(
+        Q(pgh_obj_model="trials.Site", snapshot_id__in=sites)
+        | Q(pgh_obj_model="trials.Patient", snapshot_site__in=sites)
+        | Q(snapshot_patient__in=patients)
+        | Q(
+            pgh_obj_model="trials.TreatedLevel",
+            snapshot_procedure__in=PvpProcedure.objects.filter(patient__in=patients).values("pk"),
+        )
+        | Q(
+            pgh_obj_model="trials.LabResult",
+            snapshot_lab_draw__in=LabDraw.objects.filter(patient__in=patients).values("pk"),
+        )
+    )

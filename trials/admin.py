@@ -126,9 +126,20 @@ class EndOfStudyAdmin(SiteScopedAdmin):
 class AuditTrailAdmin(admin.ModelAdmin):
     """Every audited insert, update and delete, with its context (user, URL, reason)."""
 
-    list_display = ["pgh_created_at", "pgh_label", "pgh_model", "pgh_obj_id", "pgh_context", "pgh_diff"]
-    list_filter = ["pgh_label", "pgh_model"]
+    list_display = ["pgh_created_at", "pgh_label", "pgh_obj_model", "pgh_obj_id", "user", "reason", "pgh_diff"]
+    list_filter = ["pgh_label", "pgh_obj_model"]
     ordering = ["-pgh_created_at"]
+
+    def get_queryset(self, request):
+        return access.audit_events_for_user(request.user)
+
+    @admin.display(description="user")
+    def user(self, event):
+        return (event.pgh_context or {}).get("username") or (event.pgh_context or {}).get("user") or "—"
+
+    @admin.display(description="reason for change")
+    def reason(self, event):
+        return (event.pgh_context or {}).get("reason", "")
 
     def has_add_permission(self, request):
         return False

@@ -1,0 +1,72 @@
+"""`make run` on its own throwaway database: migrate, load the demo, serve the login page, stop cleanly."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"make run exited with {process.returncode}:\n{process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def run_environment():
+    datadir = Path(tempfile.mkdtemp(prefix="pvp-smoke-")) / "pgdata"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS")}
+    # The test settings point these at the test database; the server under test gets its own.
+    env |= {"EMBEDDED_PGDATA": str(datadir), "EMBEDDED_PG_CLEANUP": "stop", "PORT": str(free_port())}
+    env |= {"DEMO_PASSWORD": "smoke-test-password"}
+    yield env, datadir
+    shutil.rmtree(datadir.parent, ignore_errors=True)
+
+
+def test_make_run_serves_the_login_page_and_prints_the_demo_logins(run_environment):
+    env, datadir = run_environment
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        page = wait_for(f"http://127.0.0.1:{env['PORT']}/accounts/login/", process, timeout=180)
+        assert 'name="password"' in page
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+        output, _ = process.communicate(timeout=60)
+    assert "Demo study loaded at site H01: 16 patients." in output
+    assert "Password for all four: smoke-test-password" in output
+    assert "clinician, coordinator, investigator, data_manager" in output
+    # The embedded PostgreSQL stopped with the server: no postmaster left behind.
+    deadline = time.monotonic() + 20
+    while (datadir / "postmaster.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not (datadir / "postmaster.pid").exists()
