@@ -1,4 +1,6 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test` (see README).
+# `make run` serves without the autoreloader: one process, so Ctrl-C or SIGTERM stops the
+# embedded PostgreSQL with it (a reloader child killed on its own would leave it running).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -28,7 +30,7 @@ run: sync
 	@echo "  Password for all four: $(DEMO_PASSWORD)   (set DEMO_PASSWORD to change it)"
 	@echo "  Stop with Ctrl-C; the embedded database stops with the server."
 	@echo
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 lint: sync
 	.venv/bin/ruff check .
