@@ -36,13 +36,14 @@ lint: sync
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-# The browser tests drive Debian's Chromium; Playwright cannot download browsers here.
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here), with a
+# CJK font so that the Chinese pages render in screenshots.
 chromium:
-	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	@if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi wenquanyi; then exit 0; fi; \
 	echo "Installing Debian's chromium for the browser tests..."; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo -n"; else SUDO=missing; fi; \
-	if [ "$$SUDO" = missing ] || ! ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ); then \
-	  echo "Cannot install Chromium. Run: sudo apt-get install -y chromium   (then make test again)"; exit 1; \
+	if [ "$$SUDO" = missing ] || ! ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null ); then \
+	  echo "Cannot install Chromium. Run: sudo apt-get install -y chromium fonts-wqy-microhei   (then make test again)"; exit 1; \
 	fi
 
 test: sync chromium lint

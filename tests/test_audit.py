@@ -125,3 +125,16 @@ def test_a_change_through_the_admin_records_the_user_and_url(client, data_manage
     assert update.pgh_diff["name"] == ["Hospital A", "Renamed hospital"]
     assert update.pgh_context["user"] == data_manager.pk
     assert update.pgh_context["url"] == f"/admin/trials/site/{site_a.pk}/change/"
+
+
+def test_two_changes_in_one_request_keep_their_own_reasons(clinician):
+    import pghistory
+
+    with pghistory.context(url="/some/page/"):
+        with change_context(user=clinician, reason="first reason"):
+            first = factories.PainAssessmentFactory()
+        with change_context(user=clinician, reason="second reason"):
+            second = factories.QolAssessmentFactory(patient=first.patient)
+    assert events_for(first)[0].pgh_context["reason"] == "first reason"
+    assert events_for(second)[0].pgh_context["reason"] == "second reason"
+    assert events_for(second)[0].pgh_context["url"] == "/some/page/"

@@ -5,9 +5,11 @@ event names the user and, for an edit of saved data, the reason for change. Even
 append-only (PGHISTORY_APPEND_ONLY); the context table is guarded by a trigger in migration 0002.
 """
 
+import uuid
 from contextlib import contextmanager
 
 import pghistory
+from pghistory import runtime
 
 
 def audited(model):
@@ -31,5 +33,16 @@ def change_context(*, user=None, reason: str = "", **metadata):
         values["username"] = user.get_username()
     if reason:
         values["reason"] = reason
-    with pghistory.context(**values):
+    outer = getattr(runtime._tracker, "value", None)
+    if outer is None:
+        with pghistory.context(**values):
+            yield
+        return
+    # Inside a request pghistory already has a context (user, URL). Nesting would merge our reason
+    # into that one context row, so a second change in the same request would rewrite the reason
+    # recorded for the first (which the database refuses). Each change gets its own context row.
+    runtime._tracker.value = runtime.Context(id=uuid.uuid4(), metadata={**outer.metadata, **values})
+    try:
         yield
+    finally:
+        runtime._tracker.value = outer

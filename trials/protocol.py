@@ -10,6 +10,8 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import models
+from django.utils.functional import lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,6 +22,14 @@ class Text:
 
     def for_language(self, language_code: str | None) -> str:
         return self.zh if (language_code or "").lower().startswith("zh") else self.en
+
+    @property
+    def lazy(self):
+        """The text in the language active when it is rendered (for labels built at import)."""
+        return lazy(lambda: self.for_language(get_language()), str)()
+
+    def __str__(self) -> str:
+        return self.for_language(get_language())
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,12 @@ class Range:
     def describe(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
         return f"{self.low}–{self.high}{unit}"
+
+
+def plain_number(value) -> str:
+    """A Decimal as people write it: 45, 2.5, 0.25 (no exponent, no trailing zeros)."""
+    text = format(Decimal(str(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _range(low, high, unit="") -> Range:
@@ -283,7 +299,7 @@ class Analyte:
 
 
 ANALYTES: tuple[Analyte, ...] = (
-    Analyte("alp", Text("Alkaline phosphatase", "碱性磷酸酶"), "U/L", _range(1, 5000), _range(40, 150)),
+    Analyte("alp", Text("Alkaline phosphatase", "碱性磷酸酶"), "U/L", _range(1, 5000), _range(40, 150), decimals=1),
     Analyte(
         "calcium",
         Text("Serum calcium", "血清钙"),

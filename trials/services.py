@@ -1,9 +1,11 @@
 """Writes that touch several rows or need numbering: called by views, the API and commands alike."""
 
+from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
 
+from trials.audit import change_context
 from trials.models import Patient, Site
 
 
@@ -18,10 +20,11 @@ def _next_number(site_id: int, counter: str) -> tuple[Site, int]:
 
 
 @transaction.atomic
-def register_patient(*, site: Site, **fields) -> Patient:
+def register_patient(*, site: Site, user=None, reason: str = "initial entry", **fields) -> Patient:
     """Create a patient at first entry with the next screening number, `<SITE>-S<NNN>`."""
     site, number = _next_number(site.pk, "last_screening_number")
-    return Patient.objects.create(site=site, screening_number=f"{site.code}-S{number:03d}", **fields)
+    with change_context(user=user, reason=reason):
+        return Patient.objects.create(site=site, screening_number=f"{site.code}-S{number:03d}", **fields)
 
 
 @transaction.atomic
@@ -36,3 +39,69 @@ def enrol_patient(patient: Patient, *, enrolled_on: date) -> Patient:
     patient.version += 1
     patient.save(update_fields=["study_id", "enrolled_on", "version", "updated_at"])
     return patient
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving a form: audit context, reason for change and the optimistic version check.
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    label: str
+    before: object
+    after: object
+
+
+class EditConflict(Exception):
+    """Someone saved the record after this user opened it; nothing of this user's edit was saved."""
+
+    def __init__(self, current, changes: list[FieldChange], changed_by: str, changed_at):
+        super().__init__(f"{current} was changed by {changed_by} at {changed_at}")
+        self.current = current
+        self.changes = changes
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+
+
+def changes_since(current, version: int) -> EditConflict:
+    """What changed in `current` since `version`, read from the audit trail's snapshots."""
+    events = current.events.order_by("pgh_id")
+    then = events.filter(version=version).last()
+    latest = events.select_related("pgh_context").last()
+    context = (latest.pgh_context.metadata if latest and latest.pgh_context else {}) or {}
+    changes = []
+    if then is not None:
+        for field in current._meta.concrete_fields:
+            if field.name in ("version", "updated_at", "created_at", "id"):
+                continue
+            before, after = getattr(then, field.attname), getattr(current, field.attname)
+            if before != after:
+                changes.append(FieldChange(field.name, str(field.verbose_name), before, after))
+    return EditConflict(
+        current,
+        changes,
+        changed_by=context.get("username", "another user"),
+        changed_at=latest.pgh_created_at if latest else None,
+    )
+
+
+@transaction.atomic
+def save_record(instance, *, user, reason: str, expected_version: int | None = None, save_parts=None):
+    """Save a form's record (and its parts) as one audited change.
+
+    For an existing record the row is locked and its version compared with the one the user
+    started from: a mismatch raises `EditConflict` and saves nothing. `save_parts(instance)`
+    writes dependent rows (treated levels, lab results) inside the same transaction.
+    """
+    model = type(instance)
+    if instance.pk is not None:
+        current = model.objects.select_for_update().get(pk=instance.pk)
+        if expected_version is not None and current.version != expected_version:
+            raise changes_since(current, expected_version)
+        instance.version = current.version + 1
+    with change_context(user=user, reason=reason):
+        instance.save()
+        if save_parts is not None:
+            save_parts(instance)
+    return instance

@@ -1,16 +1,28 @@
 from functools import reduce
 from operator import or_
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, rules
 from trials.audit import audited
 from trials.models.base import ClinicalRecord, InRange, range_check
 from trials.models.patient import Patient
 
 Timepoint = protocol.Timepoint
+
+
+def check_timepoint_record(instance, date_field: str, what: str) -> None:
+    """Baseline data may precede enrolment; anything later is follow-up and needs the signed screening."""
+    if not instance.patient_id:
+        return
+    after_baseline = instance.timepoint not in ("", None, Timepoint.BASELINE)
+    if after_baseline:
+        rules.check_treatment_allowed(instance.patient, what)
+    rules.check_dates(instance, instance.patient, [date_field], treatment=after_baseline)
 
 
 def _analyte_is_possible() -> Q:
@@ -47,6 +59,9 @@ class LabDraw(ClinicalRecord):
     def __str__(self):
         return f"Labs of {self.patient} at {self.get_timepoint_display()}"
 
+    def clean(self):
+        check_timepoint_record(self, "drawn_on", _("A lab draw after baseline"))
+
     @property
     def results_by_analyte(self) -> dict[str, "LabResult"]:
         return {result.analyte: result for result in self.results.all()}
@@ -73,6 +88,41 @@ class LabResult(ClinicalRecord):
 
     def __str__(self):
         return f"{self.analyte} = {self.value} {self.definition.unit}"
+
+    def clean(self):
+        definition = protocol.ANALYTES_BY_CODE.get(self.analyte)
+        if definition is None or self.value is None:
+            return
+        if self.value not in definition.possible:
+            raise ValidationError(
+                {
+                    "value": _("%(analyte)s %(value)s %(unit)s is impossible: it must lie in %(range)s %(unit)s.")
+                    % {
+                        "analyte": definition.label.for_language(get_language()),
+                        "value": protocol.plain_number(self.value),
+                        "unit": definition.unit,
+                        "range": f"{definition.possible.low}–{definition.possible.high}",
+                    }
+                },
+                code="impossible_value",
+            )
+        if definition.is_critical(self.value) and not self.critical_confirmed:
+            raise ValidationError(
+                {
+                    "critical_confirmed": _(
+                        "%(analyte)s %(value)s %(unit)s is a critical value (below %(low)s or above %(high)s): "
+                        "tick the confirmation to save it."
+                    )
+                    % {
+                        "analyte": definition.label.for_language(get_language()),
+                        "value": protocol.plain_number(self.value),
+                        "unit": definition.unit,
+                        "low": definition.critical_low,
+                        "high": definition.critical_high,
+                    }
+                },
+                code="critical_unconfirmed",
+            )
 
     @property
     def definition(self) -> protocol.Analyte:
@@ -104,6 +154,9 @@ class PainAssessment(ClinicalRecord):
 
     def __str__(self):
         return f"Pain of {self.patient} at {self.get_timepoint_display()}"
+
+    def clean(self):
+        check_timepoint_record(self, "assessed_on", _("A pain assessment after baseline"))
 
 
 def _qol_item(code: str, label: protocol.Text) -> models.PositiveSmallIntegerField:
@@ -141,6 +194,9 @@ class QolAssessment(ClinicalRecord):
     def __str__(self):
         return f"QoL of {self.patient} at {self.get_timepoint_display()}"
 
+    def clean(self):
+        check_timepoint_record(self, "assessed_on", _("A QoL assessment after baseline"))
+
     @property
     def total(self) -> int | None:
         return protocol.qol_total(getattr(self, code) for code in protocol.QOL_ITEM_CODES)
@@ -169,6 +225,11 @@ class TumourResponse(ClinicalRecord):
 
     def __str__(self):
         return f"{self.patient}: {self.category}"
+
+    def clean(self):
+        if self.patient_id:
+            rules.check_treatment_allowed(self.patient, _("A tumour response"))
+            rules.check_dates(self, self.patient, ["assessed_on"], treatment=True)
 
     def suggested_category(self, m_protein_baseline, m_protein_follow_up) -> str | None:
         return protocol.suggest_ebmt_category(

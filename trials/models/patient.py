@@ -1,9 +1,10 @@
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, rules
 from trials.audit import audited
 from trials.models.base import ClinicalRecord, InRange, Site, not_before, range_check
 
@@ -84,6 +85,12 @@ class Patient(ClinicalRecord):
     def __str__(self):
         return self.study_id or self.screening_number
 
+    def clean(self):
+        errors = rules.date_errors(self, None, ["date_of_birth", "diagnosis_date"])
+        errors = rules.not_before(self, "diagnosis_date", "date_of_birth") | errors
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def fractured_count(self) -> int:
         return len(self.fractured_levels)
@@ -124,3 +131,7 @@ class EndOfStudy(ClinicalRecord):
 
     def __str__(self):
         return f"{self.patient}: {self.get_end_reason_display()} on {self.end_date}"
+
+    def clean(self):
+        if self.patient_id:
+            rules.check_dates(self, self.patient, ["end_date"], treatment=True)

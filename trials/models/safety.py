@@ -1,8 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, rules
 from trials.audit import audited
 from trials.models.base import ClinicalRecord, InRange, not_before, range_check
 from trials.models.patient import Patient
@@ -77,6 +78,23 @@ class AdverseEvent(ClinicalRecord):
 
     def __str__(self):
         return f"{self.patient}: {self.display_term} (grade {self.ctcae_grade})"
+
+    def clean(self):
+        errors = rules.not_before(self, "resolved_on", "onset_on")
+        if self.patient_id:
+            errors = rules.date_errors(self, self.patient, ["onset_on", "resolved_on"]) | errors
+        if self.term == Term.OTHER and not self.other_term.strip():
+            errors["other_term"] = _("Name the event: the term is 'other'.")
+        if self.term != Term.OTHER and self.other_term:
+            errors["other_term"] = _("Leave 'other term' empty unless the term is 'other'.")
+        if self.max_temperature_c is not None and self.term != Term.FEVER:
+            errors["max_temperature_c"] = _("A maximum temperature belongs to a fever only.")
+        if (self.outcome == self.Outcome.FATAL) != (self.ctcae_grade == 5) and self.ctcae_grade is not None:
+            errors["outcome"] = _(
+                "CTCAE grade 5 means death related to the event: grade %(grade)s and outcome '%(outcome)s' disagree."
+            ) % {"grade": self.ctcae_grade, "outcome": self.get_outcome_display()}
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def display_term(self) -> str:

@@ -1,9 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, rules
 from trials.audit import audited
 from trials.models.base import ClinicalRecord
 from trials.models.patient import Patient
@@ -64,6 +65,13 @@ class Screening(ClinicalRecord):
 
     def __str__(self):
         return f"Screening of {self.patient}"
+
+    def clean(self):
+        errors = rules.date_errors(self, self.patient if self.patient_id else None, ["screened_on", "consent_date"])
+        if self.i5 == Answer.YES and self.consent_date is None and "consent_date" not in errors:
+            errors["consent_date"] = _("The consent date is required when I5 (informed consent signed) is yes.")
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def i4(self) -> str:

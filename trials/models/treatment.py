@@ -1,8 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, rules
 from trials.audit import audited
 from trials.models.base import ClinicalRecord, InRange, range_check
 from trials.models.patient import SPINAL_LEVEL_CHOICES, Patient
@@ -28,6 +29,11 @@ class PvpProcedure(ClinicalRecord):
 
     def __str__(self):
         return f"PVP of {self.patient} on {self.performed_on}"
+
+    def clean(self):
+        if self.patient_id:
+            rules.check_treatment_allowed(self.patient, _("A PVP procedure"))
+            rules.check_dates(self, self.patient, ["performed_on"], treatment=True)
 
 
 @audited
@@ -105,6 +111,44 @@ class Infusion(ClinicalRecord):
 
     def __str__(self):
         return f"{self.patient} cycle {self.cycle}"
+
+    def clean(self):
+        errors = {}
+        if self.status == self.Status.HELD:
+            if not self.held_reason.strip():
+                errors["held_reason"] = _("A held infusion needs the reason it was held.")
+        else:
+            if self.held_reason:
+                errors["held_reason"] = _("Only a held infusion has a reason for holding; the status is 'given'.")
+            for name in ("dose_mg", "duration_min"):
+                if getattr(self, name) is None:
+                    errors[name] = _("%(field)s is required for an infusion that was given.") % {
+                        "field": self._meta.get_field(name).verbose_name
+                    }
+        if self.patient_id:
+            rules.check_treatment_allowed(self.patient, _("An infusion"))
+            errors = rules.date_errors(self, self.patient, ["infused_on"], treatment=True) | errors
+            if "infused_on" not in errors and "cycle" not in errors:
+                errors |= self._cycle_order_errors()
+        if errors:
+            raise ValidationError(errors)
+
+    def _cycle_order_errors(self) -> dict[str, str]:
+        """Cycle n must fall after cycle n - 1 and before cycle n + 1 (closer than 21 days is only a deviation)."""
+        if self.cycle is None or self.infused_on is None:
+            return {}
+        others = Infusion.objects.filter(patient_id=self.patient_id).exclude(pk=self.pk)
+        earlier = others.filter(cycle__lt=self.cycle, infused_on__gte=self.infused_on).order_by("cycle").first()
+        later = others.filter(cycle__gt=self.cycle, infused_on__lte=self.infused_on).order_by("cycle").first()
+        clash = earlier or later
+        if clash is None:
+            return {}
+        return {
+            "infused_on": _(
+                "Date %(value)s does not fit the order of cycles: cycle %(other)s was given on %(other_date)s."
+            )
+            % {"value": self.infused_on, "other": clash.cycle, "other_date": clash.infused_on}
+        }
 
     @property
     def crcl_ml_min(self):

@@ -1,0 +1,97 @@
+"""What every clinical form shares: reason for change, version check, date inputs, focus."""
+
+from crispy_forms.bootstrap import InlineRadios
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Field, Layout
+from django import forms
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+INITIAL_ENTRY_REASON = "initial entry"
+
+
+class DateInput(forms.DateInput):
+    """The browser's own date picker, which also shows dates in the user's language."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class ClinicalForm(forms.ModelForm):
+    """A form for one clinical record of one patient.
+
+    The view passes the patient; on an edit the user must give a reason for change (stored in the
+    audit trail), and `version` carries the record's version from when the page was opened.
+    """
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    reason_for_change = forms.CharField(
+        label=_("Reason for change"),
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text=_("Required when changing saved data; kept in the audit trail."),
+    )
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if patient is not None and not self.instance.pk:
+            self.instance.patient = patient
+        self.is_edit = self.instance.pk is not None
+        if self.is_edit:
+            self.fields["reason_for_change"].required = True
+            self.fields["version"].initial = self.instance.version
+        else:
+            del self.fields["reason_for_change"]
+        for name, field in self.fields.items():
+            model_field = self._model_field(name)
+            if isinstance(model_field, models.DateField):
+                field.widget = DateInput()
+        # Not via visible_fields(): that caches bound fields before subclasses set their labels.
+        first = next((field for field in self.fields.values() if not field.widget.is_hidden), None)
+        if first is not None:
+            first.widget.attrs["autofocus"] = True
+
+    @property
+    def helper(self) -> FormHelper:
+        """Crispy layout, built when rendered so that subclasses' widget choices count."""
+        helper = FormHelper()
+        helper.form_tag = False
+        helper.disable_csrf = True
+        # Radio answers side by side: a whole questionnaire fits on a tablet screen.
+        helper.layout = Layout(
+            *(
+                InlineRadios(name) if isinstance(field.widget, forms.RadioSelect) else Field(name)
+                for name, field in self.fields.items()
+            )
+        )
+        return helper
+
+    def _model_field(self, name):
+        try:
+            return self._meta.model._meta.get_field(name)
+        except Exception:  # noqa: BLE001 - a form-only field has no model field
+            return None
+
+    def _get_validation_exclusions(self):
+        # The patient is set by the view, not typed; without this Django would skip the
+        # per-patient rules (one lab draw per timepoint, ...) and leave them to the database.
+        return super()._get_validation_exclusions() - {"patient"}
+
+    @property
+    def reason(self) -> str:
+        return self.cleaned_data.get("reason_for_change") or INITIAL_ENTRY_REASON
+
+    @property
+    def expected_version(self) -> int | None:
+        return self.cleaned_data.get("version") if self.is_edit else None
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(field label, message) pairs for the summary at the top of the form."""
+        summary = []
+        for name, errors in self.errors.items():
+            label = str(self.fields[name].label) if name in self.fields else ""
+            summary.extend((label, str(error)) for error in errors)
+        return summary

@@ -1,0 +1,86 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from trials import protocol
+from trials.forms.base import ClinicalForm
+from trials.models import Infusion, PvpProcedure, TreatedLevel
+
+
+class PvpProcedureForm(ClinicalForm):
+    class Meta:
+        model = PvpProcedure
+        fields = ["performed_on", "approach", "bed_rest_days", "operator"]
+
+
+class TreatedLevelForm(forms.ModelForm):
+    class Meta:
+        model = TreatedLevel
+        fields = ["level", "cement_ml", "leakage"]
+        widgets = {
+            "level": forms.Select(attrs={"class": "form-select form-select-sm"}),
+            "cement_ml": forms.NumberInput(attrs={"class": "form-control form-control-sm", "step": "0.1"}),
+            "leakage": forms.Select(attrs={"class": "form-select form-select-sm"}),
+        }
+
+
+class BaseTreatedLevelFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        levels = [
+            form.cleaned_data["level"]
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("level")
+        ]
+        duplicates = sorted({level for level in levels if levels.count(level) > 1})
+        if duplicates:
+            raise forms.ValidationError(
+                _("Level %(levels)s is listed twice: each vertebra is treated once per procedure.")
+                % {"levels": ", ".join(duplicates)}
+            )
+        if not levels:
+            raise forms.ValidationError(_("Enter at least one treated level with its cement volume."))
+
+
+TreatedLevelFormSet = forms.inlineformset_factory(
+    PvpProcedure,
+    TreatedLevel,
+    form=TreatedLevelForm,
+    formset=BaseTreatedLevelFormSet,
+    extra=0,
+    min_num=1,
+    validate_min=False,
+    can_delete=True,
+)
+
+
+class InfusionForm(ClinicalForm):
+    class Meta:
+        model = Infusion
+        fields = [
+            "cycle",
+            "infused_on",
+            "status",
+            "held_reason",
+            "creatinine_umol_l",
+            "dose_mg",
+            "diluent_ml",
+            "duration_min",
+        ]
+        widgets = {"status": forms.RadioSelect}
+
+    def __init__(self, *args, crcl_url="", **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_edit and not self.is_bound:
+            given = self.instance.patient.infusions.order_by("-cycle").first()
+            if self.initial.get("cycle") is None:
+                self.initial["cycle"] = (given.cycle + 1) if given else 1
+            if self.initial.get("diluent_ml") is None:
+                self.initial["diluent_ml"] = protocol.STANDARD_DILUENT_ML
+        # The Cockcroft-Gault panel updates (htmx) as the date or creatinine is typed.
+        for name in ("infused_on", "creatinine_umol_l", "dose_mg"):
+            self.fields[name].widget.attrs.update(
+                {"hx-get": crcl_url, "hx-trigger": "change, keyup changed delay:400ms", "hx-target": "#crcl-panel",
+                 "hx-include": "closest form"}
+            )  # fmt: skip

@@ -1,0 +1,49 @@
+from decimal import Decimal
+
+from django import template
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from trials import protocol
+
+register = template.Library()
+
+BADGES = {
+    "complete": ("success", gettext_lazy("complete")),
+    "partial": ("warning", gettext_lazy("partial")),
+    "missing": ("secondary", gettext_lazy("missing")),
+}
+
+
+@register.filter
+def plain(value):
+    """A number without exponent or trailing zeros; '—' when missing."""
+    return "—" if value in (None, "") else protocol.plain_number(value)
+
+
+@register.simple_tag
+def badge(state: str):
+    colour, label = BADGES[state]
+    return format_html('<span class="badge text-bg-{} ms-2" data-state="{}">{}</span>', colour, state, label)
+
+
+@register.simple_tag
+def lab_value(result):
+    """Canonical value with its unit and H/L flag, plus what was typed when it was another unit."""
+    analyte = result.definition
+    shown = Decimal(result.value).quantize(Decimal(1).scaleb(-analyte.decimals))
+    flag = result.flag
+    html = format_html('{} {} <strong class="text-danger">{}</strong>', shown, analyte.unit, flag)
+    if result.entered_unit and result.entered_unit != analyte.unit:
+        html += format_html(
+            ' <span class="text-muted">({} {})</span>', protocol.plain_number(result.entered_value), result.entered_unit
+        )
+    if analyte.is_critical(result.value):
+        html += format_html(' <span class="badge text-bg-danger">{}</span>', _("critical, confirmed"))
+    return html
+
+
+@register.filter
+def text_in(text, language_code):
+    return text.for_language(language_code)

@@ -1,0 +1,100 @@
+"""Shared by the data-entry views: who may write, and the one way a form is saved."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from trials import rules, services
+from trials.roles import CLINICIAN, COORDINATOR, has_role
+
+
+def can_enter_data(user) -> bool:
+    return has_role(user, CLINICIAN)
+
+
+def can_enter_screening(user) -> bool:
+    return has_role(user, CLINICIAN, COORDINATOR)
+
+
+def require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied(_("Your role does not allow changing study data."))
+
+
+def record_url(patient, anchor: str = "") -> str:
+    url = reverse("patient_record", args=[patient.pk])
+    return f"{url}#{anchor}" if anchor else url
+
+
+def refuse_untreatable(request, patient, what: str):
+    """The treatment gate, before the form is even shown (the model refuses it again on save)."""
+    if rules.treatment_is_allowed(patient):
+        return None
+    messages.error(
+        request,
+        _("%(what)s cannot be entered for %(patient)s yet: it needs an eligibility screening signed by a coordinator.")
+        % {"what": what, "patient": patient},
+    )
+    return redirect(record_url(patient))
+
+
+def edit_record(
+    request,
+    *,
+    patient,
+    form,
+    title: str,
+    anchor: str,
+    template: str = "trials/record_form.html",
+    formset=None,
+    context=None,
+    rebuild=None,
+):
+    """Validate, save with reason and version check, redirect to the record; or show the form again.
+
+    `formset` holds the record's parts (treated levels). `rebuild(data)` makes a fresh bound form
+    and formset from data, used after an edit conflict to offer the user's values again on top
+    of the current version.
+    """
+    conflict = None
+    if request.method == "POST" and form.is_valid() and (formset is None or formset.is_valid()):
+        record = form.save(commit=False)
+        save_parts = getattr(form, "save_parts", None)
+        if formset is not None:
+
+            def save_parts(saved):
+                formset.instance = saved
+                formset.save()
+
+        try:
+            services.save_record(
+                record,
+                user=request.user,
+                reason=form.reason,
+                expected_version=form.expected_version,
+                save_parts=save_parts,
+            )
+        except services.EditConflict as error:
+            conflict = error
+            data = request.POST.copy()
+            data["version"] = error.current.version
+            form, formset = rebuild(data, error.current)
+            form.is_valid()
+        except IntegrityError as error:
+            form.add_error(None, _("Not saved: %(error)s") % {"error": str(error).splitlines()[0]})
+        else:
+            messages.success(request, _("%(title)s saved.") % {"title": title})
+            return redirect(record_url(patient, anchor))
+    context = {
+        "patient": patient,
+        "form": form,
+        "formset": formset,
+        "title": title,
+        "conflict": conflict,
+        "cancel_url": record_url(patient, anchor),
+        **(context or {}),
+    }
+    return render(request, template, context, status=409 if conflict else 200)
