@@ -55,3 +55,21 @@ def patient_a(site_a):
 @pytest.fixture
 def patient_b(site_b):
     return PatientFactory(site=site_b)
+
+
+@pytest.fixture
+def enrolled_patient(site_a, coordinator):
+    """A patient whose eligible screening a coordinator signed: treatment forms are open."""
+    from datetime import date, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import ScreeningFactory
+    from trials.services import enrol_patient
+
+    patient = PatientFactory(site=site_a, sex="M", date_of_birth=date(1955, 3, 1), weight_kg=72)
+    ScreeningFactory(
+        patient=patient,
+        signed_by=coordinator,
+        signed_at=datetime.combine(date(2020, 1, 7), time(9), tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
+    return enrol_patient(patient, enrolled_on=date(2020, 1, 7))

@@ -51,7 +51,7 @@ def test_every_form_is_scoped_to_the_patients_site(factory, get_for_user, clinic
 
 class TestPages:
     def test_every_page_requires_login(self, client):
-        for url in ("/", "/admin/"):
+        for url in ("/", "/patients/", "/admin/"):
             response = client.get(url)
             assert response.status_code == 302
             assert "login" in response["Location"]
@@ -61,7 +61,7 @@ class TestPages:
 
     def test_the_patient_list_shows_only_own_site(self, client, clinician, patient_a, patient_b):
         client.force_login(clinician)
-        page = client.get("/").content.decode()
+        page = client.get("/patients/").content.decode()
         assert patient_a.screening_number in page
         assert patient_b.screening_number not in page
 

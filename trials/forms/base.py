@@ -7,6 +7,8 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from trials.models.base import InRange
+
 INITIAL_ENTRY_REASON = "initial entry"
 
 
@@ -49,6 +51,11 @@ class ClinicalForm(forms.ModelForm):
             model_field = self._model_field(name)
             if isinstance(model_field, models.DateField):
                 field.widget = DateInput()
+            # The model's range rules run at the form level too, so an impossible value is
+            # named even when another check on the same field also fails (3.85 °C: too many
+            # decimals *and* outside 35-43 °C).
+            if model_field is not None:
+                field.validators.extend(v for v in model_field.validators if isinstance(v, InRange))
         # Not via visible_fields(): that caches bound fields before subclasses set their labels.
         first = next((field for field in self.fields.values() if not field.widget.is_hidden), None)
         if first is not None:

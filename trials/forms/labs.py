@@ -47,6 +47,7 @@ class LabDrawForm(ClinicalForm):
                 self.fields[unit_field(analyte)] = forms.ChoiceField(
                     label=_("unit"),
                     choices=[(unit, unit) for unit in units],
+                    required=False,  # the canonical unit when not chosen
                     initial=result.entered_unit if result and result.entered_unit else analyte.unit,
                 )
             if analyte.critical_low is not None or analyte.critical_high is not None:

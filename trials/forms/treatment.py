@@ -25,21 +25,19 @@ class TreatedLevelForm(forms.ModelForm):
 
 class BaseTreatedLevelFormSet(forms.BaseInlineFormSet):
     def clean(self):
-        super().clean()
-        if any(self.errors):
-            return
-        levels = [
-            form.cleaned_data["level"]
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("level")
+        kept = [
+            form for form in self.forms if getattr(form, "cleaned_data", None) and not form.cleaned_data.get("DELETE")
         ]
+        levels = [form.cleaned_data["level"] for form in kept if form.cleaned_data.get("level")]
         duplicates = sorted({level for level in levels if levels.count(level) > 1})
         if duplicates:
+            # Before Django's own duplicate check, whose message does not name the vertebra.
             raise forms.ValidationError(
                 _("Level %(levels)s is listed twice: each vertebra is treated once per procedure.")
                 % {"levels": ", ".join(duplicates)}
             )
-        if not levels:
+        super().clean()
+        if not any(self.errors) and not levels:
             raise forms.ValidationError(_("Enter at least one treated level with its cement volume."))
 
 

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
@@ -123,7 +124,7 @@ class Infusion(ClinicalRecord):
             for name in ("dose_mg", "duration_min"):
                 if getattr(self, name) is None:
                     errors[name] = _("%(field)s is required for an infusion that was given.") % {
-                        "field": self._meta.get_field(name).verbose_name
+                        "field": capfirst(self._meta.get_field(name).verbose_name)
                     }
         if self.patient_id:
             rules.check_treatment_allowed(self.patient, _("An infusion"))
