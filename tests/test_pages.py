@@ -218,8 +218,10 @@ class TestQueryCounts:
         few = count_queries(client, f"/patients/{enrolled_patient.pk}/")
         _patients(site_a, 45)
         for cycle in (1, 2, 3):
-            Infusion.objects.create(patient=enrolled_patient, cycle=cycle, infused_on=date(2020, 1, 13) + timedelta(days=28 * (cycle - 1)),
-                                    dose_mg=4, duration_min=20)  # fmt: skip
+            infused_on = date(2020, 1, 13) + timedelta(days=28 * (cycle - 1))
+            Infusion.objects.create(
+                patient=enrolled_patient, cycle=cycle, infused_on=infused_on, dose_mg=4, duration_min=20
+            )
         for _ in range(5):
             factories.AdverseEventFactory(patient=enrolled_patient)
         PainAssessment.objects.create(

@@ -130,10 +130,10 @@ def patient_progress(patient: Patient, today: date) -> Progress:
         if start is not None:
             progress.next_infusion_due = start
             progress.infusion_overdue = today > start + timedelta(days=protocol.CYCLE_WINDOW_DAYS)
-    elif rows:
+    elif rows and (missing := missing_follow_up_forms(patient)):
         progress.follow_up_due = rows[-1].infusion.infused_on + timedelta(days=protocol.CYCLE_INTERVAL_DAYS)
         if today >= progress.follow_up_due:
-            progress.missing_follow_up = missing_follow_up_forms(patient)
+            progress.missing_follow_up = missing
     return progress
 
 

@@ -47,7 +47,7 @@ def log_in(page, live_server):
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(f"{live_server.url}/")
+        page.wait_for_url(f"{live_server.url}/patients/")
         return page
 
     return log_in_as

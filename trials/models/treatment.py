@@ -31,6 +31,10 @@ class PvpProcedure(ClinicalRecord):
     def __str__(self):
         return f"PVP of {self.patient} on {self.performed_on}"
 
+    def levels_in_spine_order(self) -> list["TreatedLevel"]:
+        """Treated levels from T1 down to L5 (uses prefetched levels when there are any)."""
+        return sorted(self.levels.all(), key=lambda level: protocol.SPINAL_LEVELS.index(level.level))
+
     def clean(self):
         if self.patient_id:
             rules.check_treatment_allowed(self.patient, _("A PVP procedure"))
