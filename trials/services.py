@@ -1,5 +1,6 @@
 """Writes that touch several rows or need numbering: called by views, the API and commands alike."""
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,7 +24,8 @@ def _next_number(site_id: int, counter: str) -> tuple[Site, int]:
 def register_patient(*, site: Site, user=None, reason: str = "initial entry", **fields) -> Patient:
     """Create a patient at first entry with the next screening number, `<SITE>-S<NNN>`."""
     site, number = _next_number(site.pk, "last_screening_number")
-    with change_context(user=user, reason=reason):
+    # Without a user the caller (an import, load_demo) has opened its own audit context.
+    with change_context(user=user, reason=reason) if user else nullcontext():
         return Patient.objects.create(site=site, screening_number=f"{site.code}-S{number:03d}", **fields)
 
 

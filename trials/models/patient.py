@@ -100,6 +100,11 @@ class Patient(ClinicalRecord):
         return protocol.fracture_region(self.fractured_levels)
 
     @property
+    def fracture_region_label(self) -> str:
+        region = self.fracture_region
+        return protocol.FractureRegion(region).label if region else ""
+
+    @property
     def age_at_enrolment(self) -> int | None:
         if self.enrolled_on is None:
             return None
