@@ -47,6 +47,10 @@ ALP_BEFORE, ALP_AFTER = (235.16, 51.07), (88.01, 10.22)
 CALCIUM_BEFORE, CALCIUM_AFTER = (4.56, 0.92), (3.51, 0.81)
 QOL_BEFORE, QOL_AFTER = (21.06, 5.24), (42.06, 7.39)
 
+# The paper's paired t values (Table 1). ALP's 16.255 cannot be reached: with SDs of 51.07 and 10.22
+# the smallest possible SD of the differences is 40.85, so |t| <= 147.15 / (40.85 / 4) = 14.41.
+PAPER_T = {"alp": 16.255, "calcium": 8.221, "qol_total": 11.255}
+
 # Bimodal spread: keeps the extremes near +/-1.3 SD so baseline calcium stays under 6.0 mmol/L.
 SPREAD = (-1.3, -1.2, -1.1, -1.0, -0.95, -0.9, -0.8, -0.7, 0.7, 0.8, 0.9, 0.95, 1.0, 1.1, 1.2, 1.3)
 
@@ -141,10 +145,44 @@ def series_with_mean_and_sd(target_mean: float, target_sd: float, decimals: int,
     return [Decimal(str(round(v, decimals))).quantize(Decimal(1).scaleb(-decimals)) for v in values]
 
 
+def pair_for_t(before: list[Decimal], after: list[Decimal], target_t: float) -> list[Decimal]:
+    """Reorder `after` so the paired t-statistic comes as close to the paper's |t| as it can.
+
+    Means and SDs do not depend on the pairing; t does, through the correlation of before and
+    after. Starting from the rank-matched order (the largest |t| the values allow), swap pairs of
+    after-values while that brings |t| nearer the target. Deterministic.
+    """
+
+    def distance(candidate):
+        diffs = [float(a - b) for a, b in zip(candidate, before, strict=True)]
+        return abs(abs(mean(diffs) / (stdev(diffs) / len(diffs) ** 0.5)) - target_t)
+
+    order = sorted(range(len(before)), key=lambda i: before[i])
+    paired = [None] * len(before)
+    for rank, value in zip(order, sorted(after), strict=True):
+        paired[rank] = value
+    while True:
+        best, best_distance = None, distance(paired)
+        for i, j in combinations(range(len(paired)), 2):
+            candidate = list(paired)
+            candidate[i], candidate[j] = candidate[j], candidate[i]
+            if distance(candidate) < best_distance - 1e-9:
+                best, best_distance = candidate, distance(candidate)
+        if best is None:
+            return paired
+        paired = best
+
+
 def qol_items(total: int) -> dict[str, int]:
     """Spread a QoL total over the 12 items (each 1-5) in protocol order."""
     base, extra = divmod(total, len(protocol.QOL_ITEM_CODES))
     return {code: base + (1 if i < extra else 0) for i, code in enumerate(protocol.QOL_ITEM_CODES)}
+
+
+def _paired_series(before_stats, after_stats, decimals, target_t):
+    before = series_with_mean_and_sd(*before_stats, decimals)
+    after = series_with_mean_and_sd(*after_stats, decimals)
+    return before, pair_for_t(before, after, target_t)
 
 
 def ensure_demo_users(password: str, site: Site) -> list[User]:
@@ -182,9 +220,9 @@ def load_demo(password: str) -> bool:
 
 
 def _create_cohort(site: Site, clinician: User, coordinator: User) -> None:
-    alp = (series_with_mean_and_sd(*ALP_BEFORE, 1), series_with_mean_and_sd(*ALP_AFTER, 1))
-    calcium = (series_with_mean_and_sd(*CALCIUM_BEFORE, 2), series_with_mean_and_sd(*CALCIUM_AFTER, 2))
-    qol = (series_with_mean_and_sd(*QOL_BEFORE, 0), series_with_mean_and_sd(*QOL_AFTER, 0))
+    alp = _paired_series(ALP_BEFORE, ALP_AFTER, 1, PAPER_T["alp"])
+    calcium = _paired_series(CALCIUM_BEFORE, CALCIUM_AFTER, 2, PAPER_T["calcium"])
+    qol = _paired_series(QOL_BEFORE, QOL_AFTER, 0, PAPER_T["qol_total"])
     leaks = {(index, level): term for index, term, _rel, _g, _a, level, _x in ADVERSE_EVENTS if level}
 
     for index, case in enumerate(CASES):
@@ -256,12 +294,13 @@ def _create_cohort(site: Site, clinician: User, coordinator: User) -> None:
         )
         for timepoint, on, position in (("baseline", enrolled_on, 0), ("follow_up", follow_up_on, 1)):
             draw = LabDraw.objects.create(patient=patient, timepoint=timepoint, drawn_on=on, fasting=True)
+            wobble = (index * 7) % 11 - 5  # varied follow-up changes, so every pair has a spread
             results = {
                 "alp": alp[position][index],
                 "calcium": calcium[position][index],
-                "creatinine": Decimal(case.creatinine),
-                "hemoglobin": Decimal(95 + 2 * index + 15 * position),
-                "albumin": Decimal("33.0") + position * 3,
+                "creatinine": Decimal(case.creatinine + position * wobble),
+                "hemoglobin": Decimal(95 + 2 * index + position * (15 + wobble)),
+                "albumin": Decimal("33.0") + (index % 4) + position * Decimal(3 + wobble) / 2,
                 "m_protein": m_protein_baseline if position == 0 else m_protein_follow_up,
             }
             for analyte, value in results.items():

@@ -47,3 +47,19 @@ def lab_value(result):
 @register.filter
 def text_in(text, language_code):
     return text.for_language(language_code)
+
+
+@register.filter
+def pct(value, digits=1):
+    """A proportion as a percentage: 0.875 -> 87.5."""
+    return "—" if value in (None, "") else f"{float(value) * 100:.{int(digits)}f}"
+
+
+@register.filter
+def num(value, digits=2):
+    return "—" if value in (None, "") else f"{float(value):.{int(digits)}f}"
+
+
+@register.filter
+def get(mapping, key):
+    return mapping.get(key) if mapping else None

@@ -1,0 +1,103 @@
+"""The live outcome dashboard, its downloads, its change poll, and the outcomes JSON API."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from trials import access, outcomes, tables
+from trials.models import Patient
+from trials.roles import ROLES, has_role
+from trials.statistics import format_p
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def _require_study_role(user) -> None:
+    if not has_role(user, *ROLES):
+        raise PermissionDenied(_("The dashboard is for study staff."))
+
+
+def _caption(filters: outcomes.OutcomeFilters, result: dict) -> str:
+    applied = ", ".join(f"{key}={value}" for key, value in filters.as_dict().items()) or _("all patients")
+    return _("PVP + zoledronic acid myeloma study; %(filters)s; data version %(version)s; computed %(at)s UTC") % {
+        "filters": applied,
+        "version": result["data_version"],
+        "at": result["generated_at"][:19].replace("T", " "),
+    }
+
+
+def dashboard(request):
+    _require_study_role(request.user)
+    filters = outcomes.OutcomeFilters.from_query(request.GET)
+    result, frames = outcomes.outcomes_for_user(request.user, filters)
+    context = {
+        "outcomes": result,
+        "ae_detail": outcomes.adverse_event_detail(frames),
+        "charts": outcomes.chart_series(frames),
+        "filters": filters,
+        "query": request.GET.urlencode(),
+        "paired_rows": [
+            (
+                tables.variable_label(variable),
+                row,
+                format_p(row["p"]),
+                format_p(row["shapiro_p"]),
+                format_p(row["wilcoxon_p"]),
+            )
+            for variable, row in result["paired"].items()
+        ],  # fmt: skip
+        "sites": access.sites_for_user(request.user),
+        "isotypes": Patient.Isotype.choices,
+        "regions": outcomes.protocol.FractureRegion.choices,
+        "tables": tables.TABLES,
+        "caption": _caption(filters, result),
+    }
+    template = "trials/_dashboard_body.html" if request.GET.get("partial") else "trials/dashboard.html"
+    return TemplateResponse(request, template, context)
+
+
+def dashboard_version(request):
+    """Answers 304 while nothing changed, so an open dashboard can poll every few seconds for free."""
+    _require_study_role(request.user)
+    etag = f'"v{outcomes.data_version()}"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponseNotModified()
+    else:
+        response = JsonResponse({"data_version": int(etag.strip('"v'))})
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def download(request, name: str, extension: str):
+    _require_study_role(request.user)
+    if name not in tables.TABLES or extension not in ("csv", "xlsx") and not (name, extension) == ("paired", "docx"):
+        raise Http404
+    filters = outcomes.OutcomeFilters.from_query(request.GET)
+    result, frames = outcomes.outcomes_for_user(request.user, filters)
+    caption = _caption(filters, result)
+    if extension == "docx":
+        content = tables.paired_docx(result, caption)
+    else:
+        header, rows = tables.table(name, result, outcomes.adverse_event_detail(frames))
+        content = tables.as_csv(header, rows) if extension == "csv" else tables.as_xlsx(name, header, rows, caption)
+    response = HttpResponse(content, content_type=CONTENT_TYPES[extension])
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="pvp-{name}-{stamp}.{extension}"'
+    return response
+
+
+@login_not_required  # an API answers 401 in JSON instead of redirecting to the login page
+def outcomes_api(request):
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
+    _require_study_role(request.user)
+    result, _frames = outcomes.outcomes_for_user(request.user, outcomes.OutcomeFilters.from_query(request.GET))
+    return JsonResponse(result, json_dumps_params={"allow_nan": False})
