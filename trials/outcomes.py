@@ -1,10 +1,12 @@
 """The study's results from the data as it stands: the one code path of the dashboard and the API.
 
-Two SQL queries fetch everything (one row per patient, with labs, pain and QoL pivoted by the
-database; one row per adverse event), scoped to the user's sites and filtered; pandas and
-`trials.statistics` do the rest. Nothing is stored or cached: every call recomputes.
+Three SQL queries fetch everything (one row per patient with pain and QoL pivoted by the database;
+one row per lab value; one row per adverse event), scoped to the user's sites and filtered; pandas
+and `trials.statistics` do the rest. Nothing is stored or cached: every call recomputes.
 """
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,77 +49,158 @@ def data_version() -> int:
 
 
 # --- fetching ---------------------------------------------------------------------------------
+#
+# Each query's rows come back as ONE text value (tab-separated lines), which pandas
+# parses in C: for 100,000 patients that is several times faster than receiving them row by row
+# and turning millions of values into Python objects one at a time.
 
-_LAB_COLUMNS = ",\n".join(
-    f"max(r.value::float8) FILTER (WHERE r.analyte = '{a.code}' AND d.timepoint = '{tp}') AS {a.code}_{tp}"
-    for a in protocol.ANALYTES
-    for tp in TIMEPOINTS
-)
-# A missing QoL item makes the sum NULL: the protocol's "no partial sums", done by SQL arithmetic.
-_QOL_TOTAL = " + ".join(protocol.QOL_ITEM_CODES)
-_CRITERIA = ", ".join(f"sc.{c.code.lower()}" for c in protocol.CRITERIA if not c.derived)
+_CRITERIA_ANSWERS = ", ".join(f"COALESCE(sc.{c.code.lower()}, '')" for c in protocol.CRITERIA if not c.derived)
 
-# Built from the protocol's own constants (never from input); values go in as parameters.
-PATIENT_SQL = f"""
-WITH scoped AS (
-    SELECT p.id FROM trials_patient p JOIN trials_site s ON s.id = p.site_id
-    WHERE (%(all_sites)s OR p.site_id IN (SELECT site_id FROM trials_user_sites WHERE user_id = %(user)s))
-      AND (%(site)s = '' OR s.code = %(site)s)
-      AND (%(isotype)s = '' OR p.isotype = %(isotype)s)
-)
-SELECT p.id, s.code AS site, p.sex, p.date_of_birth, p.enrolled_on, p.isotype, p.fractured_levels,
-       p.study_id IS NOT NULL AS enrolled, sc.id IS NOT NULL AS screened, sc.kps,
-       sc.life_expectancy_over_90_days, {_CRITERIA},
-       pvp.id IS NOT NULL AS with_pvp, COALESCE(inf.given, 0) AS infusions_given,
-       resp.category AS response, lab.*, pain.pain_baseline, pain.pain_follow_up,
-       qol.qol_total_baseline, qol.qol_total_follow_up
+SCOPE_CONDITION = """
+    ({all_sites} OR p.site_id IN (SELECT site_id FROM trials_user_sites WHERE user_id = {user}))
+    AND ({site} = '' OR s.code = {site}) AND ({isotype} = '' OR p.isotype = {isotype})
+"""
+SCOPE = f"SELECT p.id FROM trials_patient p JOIN trials_site s ON s.id = p.site_id WHERE {SCOPE_CONDITION}"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Query:
+    columns: tuple[tuple[str, str], ...]  # (SQL expression, name)
+    source: str  # FROM ... WHERE ...
+
+    @property
+    def names(self) -> list[str]:
+        return [name for _expression, name in self.columns]
+
+    @property
+    def sql(self) -> str:
+        select = ", ".join(f"{expression} AS {name}" for expression, name in self.columns)
+        return f"SELECT {select} {self.source}"
+
+
+def _qol_total(alias: str) -> str:
+    # A missing item makes the sum NULL: the protocol's "no partial sums", by SQL arithmetic.
+    return " + ".join(f"{alias}.{code}" for code in protocol.QOL_ITEM_CODES)
+
+
+# Baseline and follow-up are joined separately on the unique (patient, timepoint) key: plain hash
+# joins, no grouping, which keeps 100,000 patients well under a second in PostgreSQL.
+PATIENTS = Query(
+    columns=(
+        ("p.id", "id"),
+        ("s.code", "site"),
+        ("p.sex", "sex"),
+        # completed years at enrolment: the same rule as protocol.age_on
+        ("date_part('year', age(p.enrolled_on, p.date_of_birth))::int", "age"),
+        ("p.isotype", "isotype"),
+        ("array_to_string(p.fractured_levels, ',')", "levels"),
+        ("p.study_id IS NOT NULL", "enrolled"),
+        ("sc.id IS NOT NULL", "screened"),
+        (
+            f"concat_ws('|', COALESCE(sc.kps::text, ''), COALESCE(sc.life_expectancy_over_90_days, ''), "
+            f"{_CRITERIA_ANSWERS})",
+            "answers",
+        ),  # fmt: skip
+        ("pvp.id IS NOT NULL", "with_pvp"),
+        ("COALESCE(inf.given, 0)", "infusions_given"),
+        ("resp.category", "response"),
+        ("pain_b.who_grade", "pain_baseline"),
+        ("pain_f.who_grade", "pain_follow_up"),
+        (_qol_total("qol_b"), "qol_total_baseline"),
+        (_qol_total("qol_f"), "qol_total_follow_up"),
+    ),
+    source=f"""
 FROM trials_patient p
 JOIN trials_site s ON s.id = p.site_id
 LEFT JOIN trials_screening sc ON sc.patient_id = p.id
 LEFT JOIN trials_pvpprocedure pvp ON pvp.patient_id = p.id
 LEFT JOIN trials_tumourresponse resp ON resp.patient_id = p.id
-LEFT JOIN (
-    SELECT patient_id, count(*) FILTER (WHERE status = 'given') AS given FROM trials_infusion
-    WHERE patient_id IN (SELECT id FROM scoped) GROUP BY patient_id
-) inf ON inf.patient_id = p.id
-LEFT JOIN (
-    SELECT d.patient_id AS lab_patient, {_LAB_COLUMNS}
-    FROM trials_labresult r JOIN trials_labdraw d ON d.id = r.lab_draw_id
-    WHERE d.timepoint IN ('baseline', 'follow_up') AND d.patient_id IN (SELECT id FROM scoped)
-    GROUP BY d.patient_id
-) lab ON lab.lab_patient = p.id
-LEFT JOIN (
-    SELECT patient_id, max(who_grade) FILTER (WHERE timepoint = 'baseline') AS pain_baseline,
-           max(who_grade) FILTER (WHERE timepoint = 'follow_up') AS pain_follow_up
-    FROM trials_painassessment WHERE patient_id IN (SELECT id FROM scoped) GROUP BY patient_id
-) pain ON pain.patient_id = p.id
-LEFT JOIN (
-    SELECT patient_id, max({_QOL_TOTAL}) FILTER (WHERE timepoint = 'baseline') AS qol_total_baseline,
-           max({_QOL_TOTAL}) FILTER (WHERE timepoint = 'follow_up') AS qol_total_follow_up
-    FROM trials_qolassessment WHERE patient_id IN (SELECT id FROM scoped) GROUP BY patient_id
-) qol ON qol.patient_id = p.id
-WHERE p.id IN (SELECT id FROM scoped)
-"""  # noqa: S608
+LEFT JOIN (SELECT patient_id, count(*) AS given FROM trials_infusion WHERE status = 'given' GROUP BY patient_id) inf
+       ON inf.patient_id = p.id
+LEFT JOIN trials_painassessment pain_b ON pain_b.patient_id = p.id AND pain_b.timepoint = 'baseline'
+LEFT JOIN trials_painassessment pain_f ON pain_f.patient_id = p.id AND pain_f.timepoint = 'follow_up'
+LEFT JOIN trials_qolassessment qol_b ON qol_b.patient_id = p.id AND qol_b.timepoint = 'baseline'
+LEFT JOIN trials_qolassessment qol_f ON qol_f.patient_id = p.id AND qol_f.timepoint = 'follow_up'
+WHERE {SCOPE_CONDITION}
+""",  # noqa: S608 - built from constants; values are bound as literals by psycopg
+)
 
-ADVERSE_EVENT_SQL = """
-SELECT ae.patient_id AS patient, ae.term, ae.ctcae_grade, ae.serious, ae.related_to
-FROM trials_adverseevent ae JOIN trials_patient p ON p.id = ae.patient_id JOIN trials_site s ON s.id = p.site_id
-WHERE p.study_id IS NOT NULL
-  AND (%(all_sites)s OR p.site_id IN (SELECT site_id FROM trials_user_sites WHERE user_id = %(user)s))
-  AND (%(site)s = '' OR s.code = %(site)s)
-  AND (%(isotype)s = '' OR p.isotype = %(isotype)s)
-"""
+# One row per analyte and timepoint (a draw holds each analyte once): pivoted by pandas.
+LABS = Query(
+    columns=(("d.patient_id", "id"), ("r.analyte", "analyte"), ("d.timepoint", "timepoint"), ("r.value", "value")),
+    source=f"""
+FROM trials_labresult r JOIN trials_labdraw d ON d.id = r.lab_draw_id
+WHERE d.timepoint IN ('baseline', 'follow_up') AND d.patient_id IN ({SCOPE})
+""",  # noqa: S608
+)
+
+ADVERSE_EVENTS = Query(
+    columns=(
+        ("ae.patient_id", "patient"),
+        ("ae.term", "term"),
+        ("ae.ctcae_grade", "ctcae_grade"),
+        ("ae.serious", "serious"),
+        ("ae.related_to", "related_to"),
+    ),  # fmt: skip
+    source=f"""
+FROM trials_adverseevent ae JOIN trials_patient p ON p.id = ae.patient_id
+JOIN trials_site s ON s.id = p.site_id
+WHERE p.study_id IS NOT NULL AND {SCOPE_CONDITION}
+""",  # noqa: S608
+)
+
+QUERIES = (PATIENTS, LABS, ADVERSE_EVENTS)
 
 
 def _query_params(user, filters: OutcomeFilters) -> dict:
     return {"all_sites": user.is_superuser, "user": user.pk, "site": filters.site, "isotype": filters.isotype}
 
 
-def _frame(sql: str, params: dict) -> pd.DataFrame:
+def bound_select(query: Query, params: dict):
+    """The query with its parameters quoted as literals by psycopg."""
+    from psycopg import sql as psql
+
+    return psql.SQL(query.sql).format(**{name: psql.Literal(value) for name, value in params.items()})
+
+
+def aggregated_statement(query: Query, params: dict) -> str:
+    """All rows of the query as one text value: tab-separated lines, NULL as an empty field.
+
+    No value contains a tab or a newline (codes, numbers, dates, '|' and ',' lists), so the text
+    needs no quoting.
+    """
+    from psycopg import sql as psql
+
+    fields = ", ".join(f"COALESCE(t.{name}::text, '')" for name in query.names)
+    statement = psql.SQL(
+        "SELECT string_agg(concat_ws(E'\\t', " + fields + "), E'\\n') FROM ({}) AS t"  # noqa: S608 - constants
+    ).format(bound_select(query, params))
+    connection.ensure_connection()
+    return statement.as_string(connection.connection)
+
+
+def fetch_text(query: Query, params: dict) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [column.name for column in cursor.description]
-        return pd.DataFrame(cursor.fetchall(), columns=columns)
+        cursor.execute(aggregated_statement(query, params))
+        return cursor.fetchone()[0] or ""
+
+
+def _frame(query: Query, params: dict, **read_options) -> pd.DataFrame:
+    text = fetch_text(query, params)
+    if not text:
+        return pd.DataFrame(columns=query.names)
+    return pd.read_csv(
+        io.StringIO(text),
+        sep="\t",
+        quoting=csv.QUOTE_NONE,
+        names=query.names,
+        header=None,
+        keep_default_na=False,
+        na_values=[""],  # NULL
+        true_values=["true"],
+        false_values=["false"],
+        **read_options,
+    )
 
 
 @dataclass(frozen=True)
@@ -128,55 +211,50 @@ class StudyFrames:
 
 def load_frames(user, filters: OutcomeFilters) -> StudyFrames:
     params = _query_params(user, filters)
-    patients = _derive(_frame(PATIENT_SQL, params))
-    events = _frame(ADVERSE_EVENT_SQL, params)
+    patients = _frame(PATIENTS, params, dtype={"levels": str, "answers": str, "response": str, "site": str})
+    labs = _frame(LABS, params)
+    events = _frame(ADVERSE_EVENTS, params)
+    patients = _derive(patients, labs)
     if filters.fracture_region:
         patients = patients[patients["fracture_region"] == filters.fracture_region]
-        events = events[events["patient"].isin(patients["id"])] if not events.empty else events
+        events = events[events["patient"].isin(patients["id"])]
     return StudyFrames(patients.reset_index(drop=True), events.reset_index(drop=True))
 
 
-def _derive(patients: pd.DataFrame) -> pd.DataFrame:
-    """Add what the protocol derives: age at enrolment, fracture region and count, eligibility."""
-    if patients.empty:
-        for column in ("age", "fracture_region", "fractured_count", "eligible"):
-            patients[column] = pd.Series(dtype="object")
-        return patients
-    born = pd.to_datetime(patients["date_of_birth"])
-    enrolled = pd.to_datetime(patients["enrolled_on"])
-    before_birthday = (enrolled.dt.month * 100 + enrolled.dt.day) < (born.dt.month * 100 + born.dt.day)
-    patients["age"] = (enrolled.dt.year - born.dt.year - before_birthday.astype(int)).where(enrolled.notna())
-    patients["fracture_region"] = patients["fractured_levels"].map(protocol.fracture_region)
-    patients["fractured_count"] = patients["fractured_levels"].map(len)
-    patients["eligible"] = _eligibility(patients)
+def _derive(patients: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
+    """Add the lab columns and what the protocol derives: fracture region and count, eligibility.
+
+    The protocol's own functions run once per distinct value (a handful), not once per patient.
+    """
+    levels = patients["levels"].fillna("")
+    patients["fractured_count"] = levels.str.count(",").add(1).where(levels != "", 0)
+    patients["fracture_region"] = _map_distinct(levels, lambda text: protocol.fracture_region(text.split(",")))
+    eligible = _map_distinct(patients["answers"].fillna(""), _eligible_from_answers).astype(object)
+    patients["eligible"] = eligible.where(patients["screened"].astype(bool), None)
+    if not labs.empty:
+        # (patient, analyte, timepoint) is unique, so a plain unstack pivots it.
+        wide = labs.set_index(["id", "analyte", "timepoint"])["value"].unstack(["analyte", "timepoint"])  # noqa: PD010
+        wide.columns = [f"{analyte}_{timepoint}" for analyte, timepoint in wide.columns]
+        patients = patients.merge(wide, left_on="id", right_index=True, how="left")
+    for analyte in protocol.ANALYTES:
+        for timepoint in TIMEPOINTS:
+            if f"{analyte.code}_{timepoint}" not in patients:
+                patients[f"{analyte.code}_{timepoint}"] = np.nan
+    patients["enrolled"] = patients["enrolled"].astype(bool)
+    patients["with_pvp"] = patients["with_pvp"].astype(bool)
     return patients
 
 
-def _eligibility(patients: pd.DataFrame) -> pd.Series:
-    """protocol.evaluate_eligibility, vectorised: True, False, or None (incomplete / not screened)."""
-    kps = pd.to_numeric(patients["kps"])
-    survival = patients["life_expectancy_over_90_days"]
-    answers = {c.code: patients[c.code.lower()] for c in protocol.CRITERIA if not c.derived}
-    answers["I4"] = pd.Series(
-        np.select(
-            [kps.isna() | survival.isin([None, protocol.Answer.UNKNOWN]),
-             (kps >= protocol.KPS_MINIMUM_FOR_I4) & (survival == protocol.Answer.YES)],
-            [protocol.Answer.UNKNOWN, protocol.Answer.YES],
-            default=protocol.Answer.NO,
-        ),
-        index=patients.index,
-    )  # fmt: skip
-    failed = pd.Series(False, index=patients.index)
-    unknown = pd.Series(False, index=patients.index)
-    for criterion in protocol.CRITERIA:
-        answer = answers[criterion.code].fillna(protocol.Answer.UNKNOWN)
-        unknown |= answer == protocol.Answer.UNKNOWN
-        failed |= (answer != protocol.Answer.UNKNOWN) & (answer != criterion.required_answer)
-    eligible = pd.Series(None, index=patients.index, dtype="object")
-    eligible[~failed & ~unknown] = True
-    eligible[failed] = False
-    eligible[~patients["screened"]] = None
-    return eligible
+def _map_distinct(values: pd.Series, function) -> pd.Series:
+    """Apply a protocol function once per distinct value (there are a handful), then map in C."""
+    return values.map({value: function(value) for value in values.unique()})
+
+
+def _eligible_from_answers(text: str) -> bool | None:
+    kps, survival, *typed = (text.split("|") + [""] * 11)[:11]
+    answers = dict(zip((c.code for c in protocol.CRITERIA if not c.derived), typed, strict=True))
+    answers["I4"] = protocol.derive_i4(int(kps) if kps else None, survival or None)
+    return protocol.evaluate_eligibility(answers).eligible
 
 
 # --- computing --------------------------------------------------------------------------------

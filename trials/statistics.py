@@ -79,10 +79,11 @@ EBMT_CODES = tuple(category.value for category in protocol.EbmtCategory)
 def tumour_response(categories: pd.Series) -> CategoricalOutcome:
     """EBMT categories per patient (NaN = not assessed); responders = CR + PR + MR."""
     assessed = categories.dropna()
-    unknown = set(assessed) - set(EBMT_CODES)
+    tally = assessed.value_counts()
+    unknown = set(tally.index) - set(EBMT_CODES)
     if unknown:
         raise ValueError(f"unknown EBMT categories: {sorted(unknown)}")
-    counts = {code: int((assessed == code).sum()) for code in EBMT_CODES}
+    counts = {code: int(tally.get(code, 0)) for code in EBMT_CODES}
     responders = sum(counts[code] for code in protocol.EBMT_RESPONDERS)
     return CategoricalOutcome(len(assessed), counts, responders, rate_with_ci(responders, len(assessed)))
 
@@ -150,8 +151,7 @@ def paired_comparison(before: Iterable, after: Iterable, unit: str = "") -> Pair
     Shapiro SS, Wilk MB. Biometrika 1965;52:591-611. Wilcoxon F. Biometrics 1945;1:80-83.
     R: ``t.test(after, before, paired = TRUE)``, ``shapiro.test``, ``wilcox.test(paired = TRUE)``.
     """
-    pairs = pd.DataFrame({"before": pd.Series(list(before), dtype="float64"),
-                          "after": pd.Series(list(after), dtype="float64")}).dropna()  # fmt: skip
+    pairs = pd.DataFrame({"before": _floats(before), "after": _floats(after)}).dropna()
     n = len(pairs)
     if n == 0:
         return PairedComparison(0, unit, reason="no patients with both a baseline and a follow-up value")
@@ -187,6 +187,11 @@ def paired_comparison(before: Iterable, after: Iterable, unit: str = "") -> Pair
     return PairedComparison(
         n, unit, **described, **tested, shapiro_p=shapiro_p, wilcoxon_p=wilcoxon_p, notes=tuple(notes)
     )
+
+
+def _floats(values) -> np.ndarray:
+    """Numbers as float64 (None becomes NaN) from a list, an array or a Series; text is refused."""
+    return np.asarray(values if isinstance(values, pd.Series | np.ndarray) else list(values), dtype="float64")
 
 
 def _shapiro_p(diffs: np.ndarray) -> tuple[float | None, str | None]:
@@ -227,7 +232,7 @@ def demographics(patients: pd.DataFrame) -> dict:
     Columns: sex, age, isotype, fracture_region, fractured_count (one row per patient).
     """
     n = len(patients)
-    ages = patients["age"].dropna() if n else pd.Series(dtype="float64")
+    ages = pd.to_numeric(patients["age"]).dropna() if n else pd.Series(dtype="float64")
     return {
         "n": n,
         "sex": {code: int((patients["sex"] == code).sum()) for code in ("M", "F")} if n else {"M": 0, "F": 0},

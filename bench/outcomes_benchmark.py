@@ -1,0 +1,247 @@
+"""Benchmark of GET /api/v1/outcomes/ on synthetic studies of 1,000, 10,000 and 100,000 patients.
+
+Usage:  .venv/bin/python bench/outcomes_benchmark.py [--sizes 1000 10000 100000] [--repeat 5]
+
+It runs on its own embedded PostgreSQL (var/bench-pgdata, deleted afterwards), seeds complete
+schedules with set-based SQL, then for each size measures, median of --repeat runs:
+  - the endpoint's server time (Django test client, in process: middleware, SQL, pandas, JSON),
+  - its SQL query count,
+  - the floor: the same two SELECTs run with a bare cursor and fetched, nothing else.
+The table is printed and written into docs/benchmarks.md between the outcome-benchmark markers.
+
+The seed disables triggers (session_replication_role = replica) so that 2 million synthetic rows
+do not also write 2 million audit events: they are benchmark data, not clinical data.
+"""
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django() -> Path:
+    datadir = Path(tempfile.mkdtemp(prefix="pvp-bench-")) / "pgdata"
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["EMBEDDED_PGDATA"] = str(datadir)
+    os.environ["EMBEDDED_PG_CLEANUP"] = "delete"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("SECRET_KEY", "benchmark-only")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return datadir
+
+
+SEED_SQL = """
+SET session_replication_role = replica;
+SELECT setseed(%(seed)s);
+INSERT INTO trials_patient (created_at, updated_at, version, site_id, screening_number, study_id, enrolled_on, sex,
+    date_of_birth, hospital_number, initials, weight_kg, height_cm, diagnosis_date, isotype, light_chain, iss_stage,
+    fractured_levels)
+SELECT now(), now(), 1, %(site)s, 'BEN-S' || g, 'BEN-' || g, DATE '2015-01-01' + (g %% 2000),
+       CASE WHEN random() < 0.6 THEN 'M' ELSE 'F' END,
+       DATE '1950-01-01' + (random() * 10000)::int, 'HN' || g, 'XX', 50 + round((random() * 40)::numeric, 1), 165,
+       DATE '2014-01-01', (ARRAY['IgG','IgG','IgA','IgM','light_chain','non_secretory'])[1 + (g %% 6)], 'kappa', 'II',
+       (ARRAY[ARRAY['T11','T12','L1'], ARRAY['T7','T8','T9'], ARRAY['L2','L3','L4']])[1 + (g %% 3)][1:3]
+FROM generate_series(%(start)s, %(stop)s) AS g;
+CREATE TEMP TABLE new_patients ON COMMIT DROP AS
+    SELECT id, enrolled_on FROM trials_patient WHERE site_id = %(site)s AND id > %(max_id)s;
+INSERT INTO trials_screening (created_at, updated_at, version, patient_id, screened_on, kps,
+    life_expectancy_over_90_days, i1, i2, i3, i5, e1, e2, e3, e4, e5, consent_date, signed_by_id, signed_at)
+SELECT now(), now(), 1, id, enrolled_on - 1, 70, 'yes', 'yes', 'yes', 'yes', 'yes', 'no', 'no', 'no', 'no', 'no',
+       enrolled_on - 1, %(signer)s, now() FROM new_patients;
+INSERT INTO trials_pvpprocedure (created_at, updated_at, version, patient_id, performed_on, approach, bed_rest_days,
+    operator) SELECT now(), now(), 1, id, enrolled_on + 2, 'bipedicular', 3, 'Dr Bench' FROM new_patients;
+INSERT INTO trials_treatedlevel (created_at, updated_at, version, procedure_id, level, cement_ml, leakage)
+SELECT now(), now(), 1, pvp.id, level, 3.0, 'none'
+FROM trials_pvpprocedure pvp JOIN new_patients p ON p.id = pvp.patient_id, unnest(ARRAY['T12','L1','L2']) AS level;
+INSERT INTO trials_infusion (created_at, updated_at, version, patient_id, cycle, infused_on, status, held_reason,
+    dose_mg, diluent_ml, duration_min, creatinine_umol_l)
+SELECT now(), now(), 1, id, c, enrolled_on + 5 + 28 * (c - 1), 'given', '', 4.0, 100, 20, 70
+FROM new_patients, generate_series(1, 3) AS c;
+INSERT INTO trials_labdraw (created_at, updated_at, version, patient_id, timepoint, drawn_on, fasting)
+SELECT now(), now(), 1, id, tp, CASE WHEN tp = 'baseline' THEN enrolled_on ELSE enrolled_on + 90 END, true
+FROM new_patients, unnest(ARRAY['baseline','follow_up']) AS tp;
+INSERT INTO trials_labresult (created_at, updated_at, version, lab_draw_id, analyte, value, entered_value,
+    entered_unit, critical_confirmed)
+SELECT now(), now(), 1, d.id, a.analyte, v.value, v.value, a.unit,
+       a.analyte = 'calcium' AND (v.value > 3.40 OR v.value < 1.75)
+FROM trials_labdraw d JOIN new_patients p ON p.id = d.patient_id
+CROSS JOIN (VALUES ('alp', 'U/L'), ('calcium', 'mmol/L'), ('creatinine', 'umol/L'), ('m_protein', 'g/L'))
+    AS a(analyte, unit)
+CROSS JOIN LATERAL (SELECT round((CASE a.analyte
+        WHEN 'alp' THEN CASE WHEN d.timepoint = 'baseline' THEN 180 + random() * 110 ELSE 75 + random() * 25 END
+        WHEN 'calcium' THEN CASE WHEN d.timepoint = 'baseline' THEN 3.0 + random() * 2.5 ELSE 2.2 + random() * 1.8 END
+        WHEN 'creatinine' THEN 55 + random() * 40
+        ELSE CASE WHEN d.timepoint = 'baseline' THEN 20 + random() * 30 ELSE random() * 30 END
+    END)::numeric, 2) AS value
+) AS v;
+INSERT INTO trials_painassessment (created_at, updated_at, version, patient_id, timepoint, assessed_on, who_grade)
+SELECT now(), now(), 1, id, tp, enrolled_on + CASE WHEN tp = 'baseline' THEN 0 ELSE 90 END,
+       CASE WHEN tp = 'baseline' THEN 2 + (random() > 0.3)::int ELSE (random() * 2.2)::int END
+FROM new_patients, unnest(ARRAY['baseline','follow_up']) AS tp;
+INSERT INTO trials_qolassessment (created_at, updated_at, version, patient_id, timepoint, assessed_on, q_appetite,
+    q_mental_state, q_sleep, q_fatigue, q_pain, q_family, q_colleagues, q_understanding, q_attitude, q_daily_life,
+    q_side_effects, q_facial_expression)
+SELECT now(), now(), 1, id, tp, enrolled_on + CASE WHEN tp = 'baseline' THEN 0 ELSE 90 END,
+       s, s, s, s, s, s, s, s, s, s, s, s
+FROM new_patients, unnest(ARRAY['baseline','follow_up']) AS tp,
+     LATERAL (SELECT CASE WHEN tp = 'baseline' THEN 1 + (random() * 2)::int ELSE 3 + (random() * 2)::int END AS s) q;
+INSERT INTO trials_tumourresponse (created_at, updated_at, version, patient_id, assessed_on, category,
+    immunofixation_negative)
+SELECT now(), now(), 1, id, enrolled_on + 90, (ARRAY['CR','PR','PR','PR','MR','NC','PD'])[1 + (id %% 7)], 'no'
+FROM new_patients;
+INSERT INTO trials_adverseevent (created_at, updated_at, version, patient_id, term, other_term, onset_on, resolved_on,
+    ctcae_grade, serious, related_to, action, outcome, description)
+SELECT now(), now(), 1, id, (ARRAY['fever','nausea','hypocalcaemia','cement_leak_disc'])[1 + (id %% 4)], '',
+       enrolled_on + 6, enrolled_on + 8, 1 + (id %% 3), id %% 50 = 0, 'zoledronic_acid', 'observation', 'resolved', ''
+FROM new_patients WHERE id %% 5 <> 0;
+INSERT INTO trials_endofstudy (created_at, updated_at, version, patient_id, end_date, end_reason, notes)
+SELECT now(), now(), 1, id, enrolled_on + 90, 'completed', '' FROM new_patients;
+SET session_replication_role = origin;
+"""
+
+
+def seed(site, signer, count: int, already: int) -> float:
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(max(id), 0) FROM trials_patient")
+        max_id = cursor.fetchone()[0]
+        params = {"seed": 0.42, "site": site.pk, "signer": signer.pk, "start": already + 1, "stop": count,
+                  "max_id": max_id}  # fmt: skip
+        cursor.execute(SEED_SQL, params)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        cursor.execute("SELECT nextval('trials_data_version')")
+    return time.perf_counter() - started
+
+
+def measure(user, repeat: int) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from trials.outcomes import QUERIES, OutcomeFilters, _query_params, aggregated_statement, bound_select
+
+    client = Client()
+    client.force_login(user)
+    client.get("/api/v1/outcomes/")  # warm: imports, plans, caches of the OS
+    endpoint = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get("/api/v1/outcomes/")
+        endpoint.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.content[:500]
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/api/v1/outcomes/")
+    body = response.json()
+    params = _query_params(user, OutcomeFilters())
+    floor, fetchall = [], []
+    for _ in range(repeat):
+        # The floor: the endpoint's own statements run and their result fetched, nothing else done.
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for query in QUERIES:
+                cursor.execute(aggregated_statement(query, params))
+                cursor.fetchone()
+        floor.append(time.perf_counter() - started)
+        # For comparison: the same SELECTs fetched the usual way, row by row into Python objects.
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for query in QUERIES:
+                cursor.execute(bound_select(query, params))
+                cursor.fetchall()
+        fetchall.append(time.perf_counter() - started)
+    return {
+        "endpoint_ms": statistics.median(endpoint) * 1000,
+        "floor_ms": statistics.median(floor) * 1000,
+        "fetchall_ms": statistics.median(fetchall) * 1000,
+        "queries": len(queries),
+        "enrolled": body["enrolment"]["enrolled"],
+    }
+
+
+def write_report(rows: list[dict], repeat: int) -> str:
+    lines = [
+        "<!-- outcome-benchmark:start -->",
+        f"Measured {time.strftime('%Y-%m-%d')} with `bench/outcomes_benchmark.py` on {platform.machine()}, "
+        f"{os.cpu_count()} cores, PostgreSQL 18 embedded; median of {repeat} runs after one warm-up.",
+        "",
+        "| patients | seed (s) | endpoint (ms) | SQL queries | floor: same SQL, result fetched (ms) | endpoint / floor "
+        "| same SELECTs via fetchall (ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['size']:,} | {row['seed_s']:.1f} | {row['endpoint_ms']:.0f} | {row['queries']} | "
+            f"{row['floor_ms']:.0f} | {row['endpoint_ms'] / row['floor_ms']:.2f} | {row['fetchall_ms']:.0f} |"
+        )
+    lines += [
+        "",
+        "Goals: query count flat; 10,000 patients < 300 ms; 100,000 < 2 s; endpoint within 2x of the floor.",
+        "<!-- outcome-benchmark:end -->",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    datadir = setup_django()
+    try:
+        from django.contrib.auth.models import Group
+
+        from trials.models import Site, User
+        from trials.roles import ensure_role_groups
+
+        ensure_role_groups()
+        site = Site.objects.create(code="BEN", name="Benchmark site")
+        user = User.objects.create_user("bench_investigator")  # no password: the client logs in directly
+        user.groups.add(Group.objects.get(name="investigator"))
+        user.sites.add(site)
+        rows, seeded = [], 0
+        for size in sorted(args.sizes):
+            seed_s = seed(site, user, size, seeded)
+            seeded = size
+            result = measure(user, args.repeat) | {"size": size, "seed_s": seed_s}
+            assert result["enrolled"] == size
+            rows.append(result)
+            print(f"{size:>7} patients: seed {seed_s:6.1f} s, endpoint {result['endpoint_ms']:7.1f} ms, "
+                  f"{result['queries']} queries, floor {result['floor_ms']:7.1f} ms, "
+                  f"fetchall {result['fetchall_ms']:7.1f} ms", flush=True)  # fmt: skip
+        report = write_report(rows, args.repeat)
+        print(report)
+        if not args.no_write:
+            path = ROOT / "docs" / "benchmarks.md"
+            text = path.read_text()
+            pattern = re.compile(r"<!-- outcome-benchmark:start -->.*<!-- outcome-benchmark:end -->", re.S)
+            if pattern.search(text):
+                text = pattern.sub(report, text)
+            else:
+                text += "\n## Outcomes endpoint (issue 4)\n\n" + report + "\n"
+            path.write_text(text)
+    finally:
+        shutil.rmtree(datadir.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
