@@ -62,7 +62,7 @@ def test_make_run_serves_the_login_page_and_prints_the_demo_logins(run_environme
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
         output, _ = process.communicate(timeout=60)
-    assert "Demo study loaded at site H01: 16 patients." in output
+    assert "Demo study loaded at site H01: 16 enrolled patients" in output
     assert "Password for all four: smoke-test-password" in output
     assert "clinician, coordinator, investigator, data_manager" in output
     # The embedded PostgreSQL stopped with the server: no postmaster left behind.

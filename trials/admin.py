@@ -88,7 +88,18 @@ class LabDrawAdmin(SiteScopedAdmin):
 @admin.register(Screening)
 class ScreeningAdmin(SiteScopedAdmin):
     list_display = ["patient", "screened_on", "kps", "signed_at"]
-    readonly_fields = ["signed_by", "signed_at"]
+    readonly_fields = ["signed_by", "signed_at", "signed_name", "signature_meaning"]
+
+    def has_change_permission(self, request, obj=None):
+        # A signed screening is read-only (the database refuses it too); withdraw the signature first.
+        if obj is not None and obj.is_signed:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_signed:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Infusion)

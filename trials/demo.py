@@ -19,6 +19,7 @@ from django.db import transaction
 
 from trials import protocol
 from trials.audit import change_context
+from trials.enrolment import SIGNATURE_MEANING
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -256,6 +257,8 @@ def _create_cohort(site: Site, clinician: User, coordinator: User) -> None:
             consent_date=screened_on,
             signed_by=coordinator,
             signed_at=datetime.combine(enrolled_on, time(10, 0), tzinfo=TIMEZONE),
+            signed_name=coordinator.get_full_name(),
+            signature_meaning=SIGNATURE_MEANING,
         )
         patient = enrol_patient(patient, enrolled_on=enrolled_on)
 
@@ -328,6 +331,8 @@ def _create_cohort(site: Site, clinician: User, coordinator: User) -> None:
         )
         EndOfStudy.objects.create(patient=patient, end_date=follow_up_on, end_reason="completed")
 
+    _create_screen_failures(site, coordinator)
+
     for index, term, related_to, grade, action, _level, extra in ADVERSE_EVENTS:
         patient = Patient.objects.get(site=site, hospital_number=f"DEMO{1000 + index}")
         onset_on = patient.pvp_procedure.performed_on + timedelta(days=1 if related_to == "pvp" else 4)
@@ -342,3 +347,24 @@ def _create_cohort(site: Site, clinician: User, coordinator: User) -> None:
             outcome="resolved",
             **extra,
         )
+
+
+def _create_screen_failures(site: Site, coordinator: User) -> None:
+    """Two candidates who were not enrolled, so the screening log and the flow have something to show:
+    one signed screen failure (bisphosphonate last month, E1) and one screening still incomplete."""
+    for offset, (e1, kps, signed) in enumerate((("yes", 70, True), ("no", None, False))):
+        screened_on = date(2012, 5, 2) + timedelta(days=400 * offset)
+        patient = register_patient(
+            site=site, sex="M", date_of_birth=date(1950 + offset, 6, 1), hospital_number=f"DEMO-SF{offset + 1}",
+            initials=f"S{offset + 1}", weight_kg=Decimal(66), isotype="IgG", fractured_levels=["T12", "L1"],
+            diagnosis_date=screened_on - timedelta(days=120),
+        )  # fmt: skip
+        Screening.objects.create(
+            patient=patient, screened_on=screened_on, kps=kps, life_expectancy_over_90_days="yes",
+            i1="yes", i2="yes", i3="yes", i5="yes", consent_date=screened_on, e1=e1, e2="no", e3="no", e4="no",
+            e5="no" if signed else "unknown",
+            signed_by=coordinator if signed else None,
+            signed_at=datetime.combine(screened_on + timedelta(days=1), time(9), tzinfo=TIMEZONE) if signed else None,
+            signed_name=coordinator.get_full_name() if signed else "",
+            signature_meaning=SIGNATURE_MEANING if signed else "",
+        )  # fmt: skip

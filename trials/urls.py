@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from trials.views import dashboard, entry, patients
+from trials.views import dashboard, entry, patients, screening
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -24,6 +24,11 @@ urlpatterns = [
     path("patients/<int:patient_pk>/adverse-events/new/", entry.adverse_event_create, name="adverse_event_create"),
     path("patients/<int:patient_pk>/adverse-events/<int:pk>/", entry.adverse_event_edit, name="adverse_event_edit"),
     path("patients/<int:patient_pk>/end-of-study/", entry.end_of_study_form, name="end_of_study_form"),
+    path("patients/<int:patient_pk>/screening/result/", screening.screening_result, name="screening_result"),
+    path("screenings/review/", screening.review_queue, name="review_queue"),
+    path("screenings/<int:pk>/", screening.review, name="screening_review"),
+    path("screenings/log/", screening.screening_log, name="screening_log"),
+    path("screenings/flow/", screening.flow_diagram, name="flow_diagram"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/version/", dashboard.dashboard_version, name="dashboard_version"),
     path("dashboard/download/<slug:name>.<slug:extension>", dashboard.download, name="dashboard_download"),

@@ -39,6 +39,7 @@
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-add-row]");
     if (button) addRow(button);
+    if (event.target.closest("[data-print]")) window.print();
   });
   document.addEventListener("DOMContentLoaded", updateQolTotal);
 })();

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from trials import protocol
@@ -58,7 +59,8 @@ class ScreeningForm(ClinicalForm):
             field = self.fields.get(criterion.code.lower())
             if field is not None:
                 field.label = f"{criterion.code} — {criterion.text.lazy}"
-                field.help_text = ""
+                # The other language underneath: the protocol is bilingual, reviewers read both.
+                field.help_text = criterion.text.zh if not str(get_language()).startswith("zh") else criterion.text.en
 
 
 class EndOfStudyForm(ClinicalForm):

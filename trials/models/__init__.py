@@ -2,7 +2,7 @@ from trials.models.assessments import LabDraw, LabResult, PainAssessment, QolAss
 from trials.models.base import Site, User
 from trials.models.patient import EndOfStudy, Patient
 from trials.models.safety import AdverseEvent
-from trials.models.screening import Screening
+from trials.models.screening import Screening, SignatureAttempt
 from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "PvpProcedure",
     "QolAssessment",
     "Screening",
+    "SignatureAttempt",
     "Site",
     "TreatedLevel",
     "TumourResponse",

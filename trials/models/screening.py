@@ -48,6 +48,9 @@ class Screening(ClinicalRecord):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
     )
     signed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The signature manifest (21 CFR 11.50): printed name and meaning, kept with the signature.
+    signed_name = models.CharField(_("signed by (printed name)"), max_length=150, blank=True, editable=False)
+    signature_meaning = models.CharField(_("meaning of the signature"), max_length=300, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -96,3 +99,21 @@ class Screening(ClinicalRecord):
     @property
     def is_signed(self) -> bool:
         return self.signed_at is not None
+
+
+class SignatureAttempt(models.Model):
+    """Every e-signature attempt, refused ones included (a wrong password is logged here)."""
+
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="signature_attempts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    succeeded = models.BooleanField()
+    refusal = models.CharField(max_length=200, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-attempted_at"]
+
+    def __str__(self):
+        outcome = "signed" if self.succeeded else f"refused ({self.refusal})"
+        return f"{self.user} on {self.screening} at {self.attempted_at:%Y-%m-%d %H:%M}: {outcome}"

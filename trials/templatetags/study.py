@@ -63,3 +63,8 @@ def num(value, digits=2):
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def criterion(code):
+    return protocol.CRITERIA_BY_CODE[code]

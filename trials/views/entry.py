@@ -1,7 +1,8 @@
 """Create and edit views for every study form. Each reads: fetch with access check, form, save."""
 
+from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -42,6 +43,11 @@ def _patient_for_entry(request, patient_pk, allowed=can_enter_data):
 def screening_form(request, patient_pk):
     patient = _patient_for_entry(request, patient_pk, can_enter_screening)
     screening = Screening.objects.filter(patient=patient).first() or Screening(patient=patient)
+    if screening.is_signed:
+        messages.error(
+            request, _("This screening is signed and read-only: a coordinator must withdraw the signature first.")
+        )
+        return redirect("screening_review", pk=screening.pk)
     return _simple(
         request,
         patient,
@@ -49,8 +55,9 @@ def screening_form(request, patient_pk):
         forms.ScreeningForm,
         title=_("Eligibility screening"),
         anchor="screening",
-        context={"criteria": protocol.CRITERIA},
-    )
+        context={"criteria": protocol.CRITERIA, "screening_result_url": reverse("screening_result", args=[patient.pk]),
+                 "screening": screening},
+    )  # fmt: skip
 
 
 # --- PVP with its treated levels -------------------------------------------------------------

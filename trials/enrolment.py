@@ -1,0 +1,93 @@
+"""Eligibility review: electronic signature, enrolment or screen failure, withdrawal of a signature.
+
+The signature follows 21 CFR 11.50 / 11.200: the signer re-enters the password; the manifest keeps
+the printed name, the UTC time and the meaning; every attempt, refused ones included, is logged in
+SignatureAttempt; the signature and its withdrawal go through the audit trail with their reason.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from trials.audit import change_context
+from trials.models import Screening, SignatureAttempt
+from trials.roles import COORDINATOR, has_role
+from trials.services import enrol_patient
+
+SIGNATURE_MEANING = "Eligibility reviewed against criteria I1-I5 and E1-E5 and confirmed"
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    signed: bool
+    message: str
+    enrolled: bool = False
+
+
+def may_sign(user) -> bool:
+    return has_role(user, COORDINATOR)
+
+
+def sign_screening(screening: Screening, *, signer, password: str, remote_addr=None) -> SignatureResult:
+    """Check and apply a coordinator's signature; returns instead of raising so that a refused
+    attempt is still logged when the request's transaction commits."""
+    refusal = _refusal(screening, signer, password)
+    if refusal:
+        SignatureAttempt.objects.create(
+            screening=screening, user=signer, succeeded=False, refusal=refusal, remote_addr=remote_addr
+        )
+        return SignatureResult(False, refusal)
+    with transaction.atomic():
+        screening = Screening.objects.select_for_update().select_related("patient").get(pk=screening.pk)
+        if screening.is_signed:
+            return SignatureResult(False, _("This screening was signed in the meantime."))
+        with change_context(user=signer, reason=f"e-signature: {SIGNATURE_MEANING}"):
+            screening.signed_by = signer
+            screening.signed_at = timezone.now()
+            screening.signed_name = signer.get_full_name() or signer.get_username()
+            screening.signature_meaning = SIGNATURE_MEANING
+            screening.version += 1
+            screening.save()
+            eligible = screening.eligible is True
+            if eligible:
+                enrol_patient(screening.patient, enrolled_on=timezone.localdate(screening.signed_at))
+        SignatureAttempt.objects.create(screening=screening, user=signer, succeeded=True, remote_addr=remote_addr)
+    if eligible:
+        screening.patient.refresh_from_db()
+        return SignatureResult(
+            True, _("Signed. %(patient)s is enrolled.") % {"patient": screening.patient.study_id}, enrolled=True
+        )
+    return SignatureResult(True, _("Signed. The candidate is recorded as a screen failure."))
+
+
+def _refusal(screening: Screening, signer, password: str) -> str:
+    if not may_sign(signer):
+        return _("Only a coordinator may sign an eligibility screening.")
+    if not signer.check_password(password or ""):
+        return _("The password is not correct: the screening was not signed.")
+    if screening.is_signed:
+        return _("This screening is already signed.")
+    if screening.eligible is None:
+        return _("The screening is incomplete (an answer is 'unknown' or missing): it cannot be signed yet.")
+    return ""
+
+
+def withdraw_signature(screening: Screening, *, user, reason: str) -> None:
+    """Remove a signature so the answers can be corrected; the old signature stays in the audit trail.
+
+    An enrolled patient keeps the study ID: study IDs are never reused.
+    """
+    if not may_sign(user):
+        raise PermissionError(_("Only a coordinator may withdraw a signature."))
+    if not reason.strip():
+        raise ValueError(_("A reason is required to withdraw a signature."))
+    with transaction.atomic(), change_context(user=user, reason=f"signature withdrawn: {reason.strip()}"):
+        screening = Screening.objects.select_for_update().get(pk=screening.pk)
+        screening.signed_by = None
+        screening.signed_at = None
+        screening.signed_name = ""
+        screening.signature_meaning = ""
+        screening.version += 1
+        screening.save()
