@@ -54,7 +54,9 @@ class TestWhoMayOpenWhat:
             *entry_urls(enrolled_patient, records),
         ]:
             assert client.get(url).status_code == 200, url
-        assert client.get(f"/patients/{enrolled_patient.pk}/screening/").status_code == 200
+        # The screening is signed: its form sends the user to the review page (read-only).
+        signed = client.get(f"/patients/{enrolled_patient.pk}/screening/")
+        assert signed["Location"] == f"/screenings/{enrolled_patient.screening.pk}/"
 
     def test_another_sites_clinician_gets_404_everywhere(self, client, outsider, enrolled_patient, records):
         client.force_login(outsider)
@@ -70,7 +72,7 @@ class TestWhoMayOpenWhat:
         for url in ["/patients/new/", *entry_urls(enrolled_patient, records)]:
             assert client.get(url).status_code == 403, url
         screening_page = client.get(f"/patients/{enrolled_patient.pk}/screening/").status_code
-        assert screening_page == (200 if role == "coordinator" else 403)
+        assert screening_page == (302 if role == "coordinator" else 403)  # signed: to the review page
 
     def test_anonymous_users_are_sent_to_login(self, client, enrolled_patient, records):
         for url in ["/patients/", f"/patients/{enrolled_patient.pk}/", *entry_urls(enrolled_patient, records)]:

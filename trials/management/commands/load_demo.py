@@ -15,7 +15,8 @@ class Command(BaseCommand):
             raise CommandError("Set DEMO_PASSWORD to the password the demo users should have.")
         created = load_demo(password)
         if created:
-            self.stdout.write(self.style.SUCCESS(f"Demo study loaded at site {DEMO_SITE_CODE}: 16 enrolled patients and 2 candidates not enrolled."))
+            loaded = f"Demo study loaded at site {DEMO_SITE_CODE}: 16 enrolled patients and 2 candidates not enrolled."
+            self.stdout.write(self.style.SUCCESS(loaded))
         else:
             self.stdout.write(f"Demo study already present at site {DEMO_SITE_CODE}; nothing changed.")
         self.stdout.write("Demo logins (user / password): " + ", ".join(f"{role} / {password}" for role in ROLES))
