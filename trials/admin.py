@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from pghistory.models import Events
 
-from trials import access
+from trials import access, data_review
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -16,6 +16,7 @@ from trials.models import (
     LabResult,
     PainAssessment,
     Patient,
+    PatientLock,
     PvpProcedure,
     QolAssessment,
     Screening,
@@ -51,6 +52,21 @@ class SiteScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(**{f"{self.site_path}__in": access.sites_for_user(request.user).values("pk")})
+
+    # Locked records and a frozen study are read-only here too (the database refuses them anyway).
+    def _writable(self, obj) -> bool:
+        if data_review.frozen_since() is not None:
+            return False
+        return obj is None or not PatientLock.objects.filter(patient=data_review.patient_of(obj)).exists()
+
+    def has_add_permission(self, request, *args):
+        return self._writable(None) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self._writable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._writable(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Patient)

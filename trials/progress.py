@@ -11,21 +11,25 @@ from django.db.models import Case, Prefetch, QuerySet, Value, When
 from django.utils.translation import gettext_lazy as _
 
 from trials import protocol
-from trials.models import Infusion, LabDraw, Patient
+from trials.models import DataQuery, Infusion, LabDraw, Patient
 
 PAIRED_ANALYTES = ("alp", "calcium", "creatinine")  # a lab draw is complete with the study's outcomes
 
 
 def with_progress_data(patients: QuerySet[Patient]) -> QuerySet[Patient]:
-    return patients.select_related(
-        "site", "screening", "pvp_procedure", "tumour_response", "end_of_study"
-    ).prefetch_related(
-        Prefetch("infusions", queryset=Infusion.objects.order_by("cycle")),
-        Prefetch("lab_draws", queryset=LabDraw.objects.prefetch_related("results")),
-        "pain_assessments",
-        "qol_assessments",
-        "pvp_procedure__levels",
-        "adverse_events",
+    return (
+        patients.select_related("site", "screening", "pvp_procedure", "tumour_response", "end_of_study")
+        .prefetch_related(
+            Prefetch("infusions", queryset=Infusion.objects.order_by("cycle")),
+            Prefetch("lab_draws", queryset=LabDraw.objects.prefetch_related("results")),
+            "pain_assessments",
+            "qol_assessments",
+            "pvp_procedure__levels",
+            "adverse_events",
+            "verifications",
+            Prefetch("data_queries", queryset=DataQuery.objects.exclude(status="closed"), to_attr="open_queries"),
+        )
+        .select_related("lock")
     )
 
 
@@ -80,9 +84,13 @@ class Progress:
     missing_follow_up: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
+    open_queries: int = 0
+    sdv_verified: int = 0
+    sdv_total: int = 0
+
     @property
     def open_issues(self) -> int:
-        return len(self.flags) + len(self.missing_follow_up) + int(self.infusion_overdue)
+        return len(self.flags) + len(self.missing_follow_up) + int(self.infusion_overdue) + self.open_queries
 
 
 STATUS_LABELS = {
@@ -110,8 +118,12 @@ def with_status(patients: QuerySet[Patient]) -> QuerySet[Patient]:
 
 def patient_progress(patient: Patient, today: date) -> Progress:
     """`patient` comes from `with_progress_data(with_status(...))`."""
+    from trials.data_review import sdv_progress  # here: data_review imports the models this module uses
+
     status = patient.status
     progress = Progress(status, str(STATUS_LABELS[status]))
+    progress.open_queries = len(patient.open_queries)
+    progress.sdv_verified, progress.sdv_total = sdv_progress(patient)
     rows = infusion_rows(patient)
     for row in rows:
         progress.flags.extend(f"{_('Cycle')} {row.infusion.cycle}: {deviation}" for deviation in row.deviations)

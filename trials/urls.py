@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from trials.views import dashboard, entry, patients, screening
+from trials.views import dashboard, entry, patients, review, screening
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -29,6 +29,12 @@ urlpatterns = [
     path("screenings/<int:pk>/", screening.review, name="screening_review"),
     path("screenings/log/", screening.screening_log, name="screening_log"),
     path("screenings/flow/", screening.flow_diagram, name="flow_diagram"),
+    path("queries/", review.query_list, name="query_list"),
+    path("queries/new/", review.query_create, name="query_create"),
+    path("queries/<int:pk>/", review.query_detail, name="query_detail"),
+    path("verify/", review.verify, name="verify"),
+    path("patients/<int:patient_pk>/lock/", review.lock, name="patient_lock"),
+    path("study/freeze/", review.freeze, name="study_freeze"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/version/", dashboard.dashboard_version, name="dashboard_version"),
     path("dashboard/download/<slug:name>.<slug:extension>", dashboard.download, name="dashboard_download"),

@@ -1,12 +1,17 @@
 from trials.models.assessments import LabDraw, LabResult, PainAssessment, QolAssessment, TumourResponse
 from trials.models.base import Site, User
 from trials.models.patient import EndOfStudy, Patient
+from trials.models.review import DataQuery, PatientLock, SourceVerification, StudyFreeze
 from trials.models.safety import AdverseEvent
 from trials.models.screening import Screening, SignatureAttempt
 from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
 
 __all__ = [
     "AdverseEvent",
+    "DataQuery",
+    "PatientLock",
+    "SourceVerification",
+    "StudyFreeze",
     "EndOfStudy",
     "Infusion",
     "LabDraw",

@@ -7,7 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from trials import rules, services
+from trials import data_review, rules, services
+from trials.models import PatientLock
 from trials.roles import CLINICIAN, COORDINATOR, has_role
 
 
@@ -27,6 +28,18 @@ def require(allowed: bool) -> None:
 def record_url(patient, anchor: str = "") -> str:
     url = reverse("patient_record", args=[patient.pk])
     return f"{url}#{anchor}" if anchor else url
+
+
+def locked_or_frozen(patient) -> str:
+    """Why the patient's data cannot change now, or "" (the database enforces it in any case)."""
+    since = data_review.frozen_since()
+    if since is not None:
+        return _("The study is frozen since %(since)s: no data can change.") % {
+            "since": since.strftime("%Y-%m-%d %H:%M")
+        }
+    if PatientLock.objects.filter(patient_id=patient.pk).exists():
+        return _("This patient record is locked: a data manager must unlock it before any change.")
+    return ""
 
 
 def refuse_untreatable(request, patient, what: str):
@@ -59,6 +72,10 @@ def edit_record(
     and formset from data, used after an edit conflict to offer the user's values again on top
     of the current version.
     """
+    blocked = locked_or_frozen(patient)
+    if blocked:
+        messages.error(request, blocked)
+        return redirect(record_url(patient, anchor))
     conflict = None
     if request.method == "POST" and form.is_valid() and (formset is None or formset.is_valid()):
         record = form.save(commit=False)

@@ -1,5 +1,7 @@
 """The live outcome dashboard, its downloads, its change poll, and the outcomes JSON API."""
 
+from datetime import UTC
+
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
@@ -7,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from trials import access, outcomes, tables
+from trials import access, data_review, outcomes, tables
 from trials.models import Patient
 from trials.roles import ROLES, has_role
 from trials.statistics import format_p
@@ -26,8 +28,17 @@ def _require_study_role(user) -> None:
 
 def _caption(filters: outcomes.OutcomeFilters, result: dict) -> str:
     applied = ", ".join(f"{key}={value}" for key, value in filters.as_dict().items()) or _("all patients")
-    return _("PVP + zoledronic acid myeloma study; %(filters)s; data version %(version)s; computed %(at)s UTC") % {
+    since = data_review.frozen_since()
+    state = (
+        _("data FROZEN since %(since)s UTC") % {"since": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M")}
+        if since
+        else _("data not frozen (live)")
+    )
+    return _(
+        "PVP + zoledronic acid myeloma study; %(filters)s; %(state)s; data version %(version)s; computed %(at)s UTC"
+    ) % {
         "filters": applied,
+        "state": state,
         "version": result["data_version"],
         "at": result["generated_at"][:19].replace("T", " "),
     }

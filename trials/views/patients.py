@@ -7,8 +7,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from trials import access, forms, progress, protocol, rules
+from trials import access, data_review, forms, progress, protocol, rules
 from trials.models import Patient
+from trials.roles import COORDINATOR, DATA_MANAGER, has_role
 from trials.services import register_patient
 from trials.views.common import can_enter_data, can_enter_screening, edit_record, record_url, require
 
@@ -90,8 +91,25 @@ def patient_record(request, pk):
             "treatment_allowed": rules.treatment_is_allowed(patient),
             "can_enter_data": can_enter_data(request.user),
             "can_enter_screening": can_enter_screening(request.user),
+            "open_queries": patient.open_queries,
+            "review_forms": _review_forms(patient),
+            "lab_results": [result for draw in patient.lab_draws.all() for result in draw.results.all()],
+            "is_coordinator": has_role(request.user, COORDINATOR),
+            "is_data_manager": has_role(request.user, DATA_MANAGER),
         },
     )
+
+
+def _review_forms(patient) -> list[dict]:
+    keys = data_review.verified_keys(patient)
+    return [
+        {
+            "key": f"{data_review.record_type_of(record)}:{record.pk}",
+            "label": f"{record._meta.verbose_name}: {record}",
+            "verified": data_review.is_verified(record, keys),
+        }
+        for record in data_review.patient_forms(patient)
+    ]
 
 
 def patient_create(request):
