@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from trials.views import dashboard, entry, patients, review, screening
@@ -35,8 +35,8 @@ urlpatterns = [
     path("verify/", review.verify, name="verify"),
     path("patients/<int:patient_pk>/lock/", review.lock, name="patient_lock"),
     path("study/freeze/", review.freeze, name="study_freeze"),
+    path("api/v1/", include("trials.api.urls")),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/version/", dashboard.dashboard_version, name="dashboard_version"),
     path("dashboard/download/<slug:name>.<slug:extension>", dashboard.download, name="dashboard_download"),
-    path("api/v1/outcomes/", dashboard.outcomes_api, name="api_outcomes"),
 ]

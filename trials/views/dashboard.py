@@ -2,12 +2,15 @@
 
 from datetime import UTC
 
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
 
 from trials import access, data_review, outcomes, tables
 from trials.models import Patient
@@ -105,10 +108,17 @@ def download(request, name: str, extension: str):
     return response
 
 
-@login_not_required  # an API answers 401 in JSON instead of redirecting to the login page
+@extend_schema(
+    summary="The study's results, recomputed from the data (DESIGN.md §4)",
+    parameters=[
+        OpenApiParameter("site", str, description="site code"),
+        OpenApiParameter("isotype", str),
+        OpenApiParameter("fracture_region", str, enum=["thoracic", "lumbar", "thoracolumbar"]),
+    ],
+    responses=OpenApiTypes.OBJECT,
+)
+@api_view(["GET"])
 def outcomes_api(request):
-    if not request.user.is_authenticated:
-        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=401)
     _require_study_role(request.user)
     result, _frames = outcomes.outcomes_for_user(request.user, outcomes.OutcomeFilters.from_query(request.GET))
-    return JsonResponse(result, json_dumps_params={"allow_nan": False})
+    return Response(result)

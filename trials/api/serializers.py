@@ -1,0 +1,268 @@
+"""API serializers: DESIGN.md's names, and the models' own rules (full_clean) for validation.
+
+No rule is repeated here: a serializer builds the model instance and asks it to validate itself,
+exactly as the forms do, so the API refuses what the pages refuse, with the same messages.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from trials import access, protocol
+from trials.models import (
+    AdverseEvent,
+    EndOfStudy,
+    Infusion,
+    LabDraw,
+    LabResult,
+    PainAssessment,
+    Patient,
+    PvpProcedure,
+    QolAssessment,
+    Screening,
+    Site,
+    TreatedLevel,
+    TumourResponse,
+)
+
+
+def full_clean(instance, exclude=()) -> None:
+    try:
+        instance.full_clean(exclude=list(exclude))
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.message_dict) from error
+
+
+class PatientRefField(serializers.SlugRelatedField):
+    """A form refers to its patient by screening number, among the requesting user's patients."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="screening_number", **kwargs)
+
+    def get_queryset(self):
+        return access.patients_for_user(self.context["request"].user)
+
+
+class ClinicalSerializer(serializers.ModelSerializer):
+    """`version` guards against lost updates (409); `reason` is required to change saved data."""
+
+    version = serializers.IntegerField(required=False)
+    reason = serializers.CharField(write_only=True, required=False, allow_blank=False, max_length=500)
+
+    def validate(self, attrs):
+        if self.instance is not None and not attrs.get("reason"):
+            raise serializers.ValidationError({"reason": ["A reason for change is required to edit saved data."]})
+        if self.instance is not None and attrs.get("version") is None:
+            raise serializers.ValidationError({"version": ["Send the version you edited (optimistic locking)."]})
+        model_fields = {f.name for f in self.Meta.model._meta.concrete_fields}
+        candidate = self.instance or self.Meta.model()
+        original = {name: getattr(candidate, name) for name in model_fields if hasattr(candidate, name)}
+        for name, value in attrs.items():
+            if name in model_fields:
+                setattr(candidate, name, value)
+        try:
+            full_clean(candidate, exclude=self.clean_exclude())
+        finally:
+            if self.instance is not None:
+                for name, value in original.items():  # the save applies them again, after the version check
+                    setattr(candidate, name, value)
+        return attrs
+
+    def clean_exclude(self):
+        return ["version"]
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Site
+        fields = ["id", "code", "name"]
+
+
+class PatientSerializer(ClinicalSerializer):
+    site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
+    age_at_enrolment = serializers.IntegerField(read_only=True)
+    fractured_count = serializers.IntegerField(read_only=True)
+    fracture_region = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Patient
+        fields = ["id", "screening_number", "study_id", "site", "sex", "date_of_birth", "hospital_number",
+                  "initials", "weight_kg", "height_cm", "diagnosis_date", "isotype", "light_chain", "iss_stage",
+                  "fractured_levels", "enrolled_on", "age_at_enrolment", "fractured_count", "fracture_region",
+                  "version", "reason"]  # fmt: skip
+        read_only_fields = ["screening_number", "study_id", "enrolled_on"]
+
+    def validate_site(self, site):
+        if not access.sites_for_user(self.context["request"].user).filter(pk=site.pk).exists():
+            raise serializers.ValidationError(f"{site.code} is not one of your sites.")
+        return site
+
+    def clean_exclude(self):
+        return ["version", "screening_number", "site"]
+
+
+class ScreeningSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+    criteria = serializers.DictField(child=serializers.ChoiceField(choices=protocol.Answer.choices), required=False)
+    eligible = serializers.BooleanField(read_only=True, allow_null=True)
+    failed_criteria = serializers.ListField(read_only=True)
+
+    class Meta:
+        model = Screening
+        fields = ["id", "patient", "screened_on", "kps", "life_expectancy_over_90_days", "criteria", "consent_date",
+                  "eligible", "failed_criteria", "signed_by", "signed_at", "signed_name", "signature_meaning",
+                  "version", "reason"]  # fmt: skip
+        read_only_fields = ["signed_by", "signed_at", "signed_name", "signature_meaning"]
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        criteria = values.pop("criteria", {})
+        unknown = set(criteria) - set(protocol.TYPED_CRITERIA)
+        if unknown:
+            raise serializers.ValidationError(
+                {"criteria": [f"{', '.join(sorted(unknown))}: not a typed criterion (I4 is derived from KPS and "
+                              f"life expectancy; the others are {', '.join(protocol.TYPED_CRITERIA)})."]}
+            )  # fmt: skip
+        values.update({code.lower(): answer for code, answer in criteria.items()})
+        return values
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["criteria"] = instance.criteria
+        return data
+
+    def validate(self, attrs):
+        if self.instance is not None and self.instance.is_signed:
+            raise serializers.ValidationError(
+                {"criteria": ["This screening is signed and read-only: a coordinator must withdraw the signature."]}
+            )
+        return super().validate(attrs)
+
+
+class TreatedLevelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TreatedLevel
+        fields = ["level", "cement_ml", "leakage"]
+
+
+class PvpProcedureSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+    levels = TreatedLevelSerializer(many=True)
+
+    class Meta:
+        model = PvpProcedure
+        fields = ["id", "patient", "performed_on", "approach", "bed_rest_days", "operator", "levels", "version",
+                  "reason"]  # fmt: skip
+
+    def validate_levels(self, levels):
+        if not levels:
+            raise serializers.ValidationError("Enter at least one treated level.")
+        names = [level["level"] for level in levels]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise serializers.ValidationError(f"Level {', '.join(twice)} is listed twice.")
+        errors = []
+        for level in levels:
+            try:
+                TreatedLevel(**level).full_clean(exclude=["procedure"])
+                errors.append({})
+            except DjangoValidationError as error:
+                errors.append(error.message_dict)
+        if any(errors):
+            raise serializers.ValidationError(errors)
+        return levels
+
+
+class InfusionSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+    crcl_ml_min = serializers.DecimalField(max_digits=6, decimal_places=1, read_only=True)
+    label_dose_mg = serializers.DecimalField(max_digits=3, decimal_places=1, read_only=True, allow_null=True)
+
+    class Meta:
+        model = Infusion
+        fields = ["id", "patient", "cycle", "infused_on", "status", "held_reason", "dose_mg", "diluent_ml",
+                  "duration_min", "creatinine_umol_l", "crcl_ml_min", "label_dose_mg", "version", "reason"]  # fmt: skip
+
+
+class LabDrawSerializer(ClinicalSerializer):
+    """`results` maps analyte to value in its canonical unit; `critical_confirmed` lists the analytes
+    whose critical value the sender confirms (as the form's confirmation box)."""
+
+    patient = PatientRefField()
+    results = serializers.DictField(child=serializers.DecimalField(max_digits=12, decimal_places=4), write_only=True)
+    critical_confirmed = serializers.ListField(child=serializers.CharField(), required=False, write_only=True)
+
+    class Meta:
+        model = LabDraw
+        fields = ["id", "patient", "timepoint", "drawn_on", "fasting", "results", "critical_confirmed", "version",
+                  "reason"]  # fmt: skip
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["results"] = {result.analyte: float(result.value) for result in instance.results.all()}
+        return data
+
+    def validate(self, attrs):
+        confirmed = set(attrs.get("critical_confirmed", []))
+        errors = {}
+        for analyte, value in attrs.get("results", {}).items():
+            if analyte not in protocol.ANALYTES_BY_CODE:
+                errors[analyte] = [
+                    f"{analyte} is not an analyte of the study ({', '.join(protocol.ANALYTES_BY_CODE)})."
+                ]
+                continue
+            result = LabResult(analyte=analyte, value=value, critical_confirmed=analyte in confirmed)
+            try:
+                result.clean()
+            except DjangoValidationError as error:
+                errors[analyte] = [message for messages in error.message_dict.values() for message in messages]
+        if errors:
+            raise serializers.ValidationError({"results": errors})
+        return super().validate(attrs)
+
+
+class PainAssessmentSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+
+    class Meta:
+        model = PainAssessment
+        fields = ["id", "patient", "timepoint", "assessed_on", "who_grade", "vas", "version", "reason"]
+
+
+class QolAssessmentSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+    total = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = QolAssessment
+        fields = ["id", "patient", "timepoint", "assessed_on", *protocol.QOL_ITEM_CODES, "total", "version", "reason"]
+
+
+class TumourResponseSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+
+    class Meta:
+        model = TumourResponse
+        fields = ["id", "patient", "assessed_on", "category", "immunofixation_negative", "marrow_plasma_cells_pct",
+                  "version", "reason"]  # fmt: skip
+
+
+class AdverseEventSerializer(ClinicalSerializer):
+    patient = PatientRefField()
+
+    class Meta:
+        model = AdverseEvent
+        fields = ["id", "patient", "term", "other_term", "onset_on", "resolved_on", "ctcae_grade", "serious",
+                  "related_to", "action", "outcome", "max_temperature_c", "description", "version",
+                  "reason"]  # fmt: skip
+
+
+class EndOfStudySerializer(ClinicalSerializer):
+    patient = PatientRefField()
+
+    class Meta:
+        model = EndOfStudy
+        fields = ["id", "patient", "end_date", "end_reason", "notes", "version", "reason"]
+
+
+class SignatureSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True)

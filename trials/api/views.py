@@ -1,0 +1,202 @@
+"""REST API (DESIGN.md §3): the same scoping, rights, rules and audit as the pages.
+
+Writes go through `services.save_record` (audit context with the user and reason, version check)
+and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.
+"""
+
+from django.db import IntegrityError
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.response import Response
+
+from trials import access, enrolment, services
+from trials.api import serializers as s
+from trials.models import (
+    AdverseEvent,
+    EndOfStudy,
+    Infusion,
+    LabDraw,
+    LabResult,
+    PainAssessment,
+    Patient,
+    PvpProcedure,
+    QolAssessment,
+    Screening,
+    TreatedLevel,
+    TumourResponse,
+)
+from trials.roles import CLINICIAN, COORDINATOR, ROLES, has_role
+
+INITIAL_ENTRY = "initial entry"
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "version_conflict"
+
+
+class StudyRolePermission(permissions.BasePermission):
+    """Any study role reads; writing needs the roles the pages require."""
+
+    write_roles = (CLINICIAN,)
+
+    def has_permission(self, request, view):
+        if not has_role(request.user, *ROLES):
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return has_role(request.user, *getattr(view, "write_roles", self.write_roles))
+
+
+class ClinicalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                      mixins.UpdateModelMixin, viewsets.GenericViewSet):  # fmt: skip
+    """List (filter by ?patient=, ?site=, ?timepoint=), create, retrieve, update. No hard delete."""
+
+    permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
+    site_path = "patient__site"
+    write_roles = (CLINICIAN,)
+
+    def get_queryset(self):
+        queryset = access._scoped(self.queryset.all(), self.request.user, self.site_path)
+        params = self.request.query_params
+        prefix = "" if self.site_path == "site" else "patient__"
+        if params.get("patient"):
+            queryset = queryset.filter(**{f"{prefix}screening_number": params["patient"]})
+        if params.get("site"):
+            queryset = queryset.filter(**{f"{self.site_path}__code": params["site"]})
+        if params.get("timepoint") and "timepoint" in {f.name for f in self.queryset.model._meta.fields}:
+            queryset = queryset.filter(timepoint=params["timepoint"])
+        return queryset.order_by("pk")
+
+    def perform_create(self, serializer):
+        self._save(serializer, reason=INITIAL_ENTRY)
+
+    def perform_update(self, serializer):
+        self._save(serializer, reason=serializer.validated_data["reason"],
+                   expected_version=serializer.validated_data["version"])  # fmt: skip
+
+    def _save(self, serializer, *, reason, expected_version=None):
+        data = dict(serializer.validated_data)
+        parts = {name: data.pop(name) for name in self.part_fields if name in data}
+        data.pop("reason", None)
+        data.pop("version", None)
+        instance = serializer.instance or serializer.Meta.model()
+        for name, value in data.items():
+            setattr(instance, name, value)
+        try:
+            serializer.instance = services.save_record(
+                instance, user=self.request.user, reason=reason, expected_version=expected_version,
+                save_parts=(lambda saved: self.save_parts(saved, parts, data)) if parts else None,
+            )  # fmt: skip
+        except services.EditConflict as conflict:
+            raise Conflict({
+                "detail": f"Not saved: {conflict.changed_by} changed this record after version {expected_version}.",
+                "current_version": conflict.current.version,
+                "their_changes": {c.field: [str(c.before), str(c.after)] for c in conflict.changes},
+            }) from conflict  # fmt: skip
+        except IntegrityError as error:  # locked, frozen, signed, or a race on a unique rule
+            raise Conflict({"detail": str(error).splitlines()[0]}) from error
+
+    part_fields: tuple[str, ...] = ()
+
+    def save_parts(self, saved, parts, data):
+        raise NotImplementedError
+
+
+class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.SiteSerializer
+    permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
+
+    def get_queryset(self):
+        return access.sites_for_user(self.request.user)
+
+
+class PatientViewSet(ClinicalViewSet):
+    queryset = Patient.objects.select_related("site")
+    serializer_class = s.PatientSerializer
+    site_path = "site"
+
+    def perform_create(self, serializer):
+        data = {k: v for k, v in serializer.validated_data.items() if k not in ("reason", "version")}
+        serializer.instance = services.register_patient(**data, user=self.request.user)
+
+
+class ScreeningViewSet(ClinicalViewSet):
+    queryset = Screening.objects.select_related("patient")
+    serializer_class = s.ScreeningSerializer
+    write_roles = (CLINICIAN, COORDINATOR)
+
+    @action(detail=True, methods=["post"], serializer_class=s.SignatureSerializer)
+    def sign(self, request, pk=None):
+        """The coordinator's e-signature (password re-entered); enrols or records a screen failure."""
+        screening = self.get_object()
+        if not enrolment.may_sign(request.user):
+            raise PermissionDenied("Only a coordinator may sign an eligibility screening.")
+        body = s.SignatureSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = enrolment.sign_screening(
+            screening, signer=request.user, password=body.validated_data["password"],
+            remote_addr=request.META.get("REMOTE_ADDR"),
+        )  # fmt: skip
+        screening.refresh_from_db()
+        payload = {"signed": result.signed, "detail": result.message, "study_id": screening.patient.study_id}
+        return Response(payload, status=status.HTTP_200_OK if result.signed else status.HTTP_400_BAD_REQUEST)
+
+
+class PvpProcedureViewSet(ClinicalViewSet):
+    queryset = PvpProcedure.objects.select_related("patient").prefetch_related("levels")
+    serializer_class = s.PvpProcedureSerializer
+    part_fields = ("levels",)
+
+    def save_parts(self, saved, parts, data):
+        saved.levels.all().delete()
+        for level in parts["levels"]:
+            TreatedLevel.objects.create(procedure=saved, **level)
+
+
+class InfusionViewSet(ClinicalViewSet):
+    queryset = Infusion.objects.select_related("patient")
+    serializer_class = s.InfusionSerializer
+
+
+class LabDrawViewSet(ClinicalViewSet):
+    queryset = LabDraw.objects.select_related("patient").prefetch_related("results")
+    serializer_class = s.LabDrawSerializer
+    part_fields = ("results", "critical_confirmed")
+
+    def save_parts(self, saved, parts, data):
+        confirmed = set(parts.get("critical_confirmed", []))
+        results = parts.get("results", {})
+        saved.results.exclude(analyte__in=results).delete()
+        for analyte, value in results.items():
+            LabResult.objects.update_or_create(
+                lab_draw=saved, analyte=analyte,
+                defaults={"value": value, "entered_value": value, "critical_confirmed": analyte in confirmed,
+                          "entered_unit": s.protocol.ANALYTES_BY_CODE[analyte].unit},
+            )  # fmt: skip
+
+
+class PainAssessmentViewSet(ClinicalViewSet):
+    queryset = PainAssessment.objects.select_related("patient")
+    serializer_class = s.PainAssessmentSerializer
+
+
+class QolAssessmentViewSet(ClinicalViewSet):
+    queryset = QolAssessment.objects.select_related("patient")
+    serializer_class = s.QolAssessmentSerializer
+
+
+class TumourResponseViewSet(ClinicalViewSet):
+    queryset = TumourResponse.objects.select_related("patient")
+    serializer_class = s.TumourResponseSerializer
+
+
+class AdverseEventViewSet(ClinicalViewSet):
+    queryset = AdverseEvent.objects.select_related("patient")
+    serializer_class = s.AdverseEventSerializer
+
+
+class EndOfStudyViewSet(ClinicalViewSet):
+    queryset = EndOfStudy.objects.select_related("patient")
+    serializer_class = s.EndOfStudySerializer
