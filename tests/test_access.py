@@ -97,3 +97,32 @@ def test_audit_events_are_scoped_to_the_users_sites(data_manager, patient_a, pat
         assert (f"trials.{type(own).__name__}", str(own.pk)) in visible
     for other in (patient_b, other_level, other_result, other_result.lab_draw, patient_b.site):
         assert (f"trials.{type(other).__name__}", str(other.pk)) not in visible
+
+
+class TestAdminScoping:
+    def test_a_data_manager_sees_and_edits_only_own_site_users_and_no_superuser_rights(
+        self, client, data_manager, clinician, outsider
+    ):
+        client.force_login(data_manager)
+        listing = client.get("/admin/trials/user/").content.decode()
+        assert clinician.username in listing and outsider.username not in listing
+        assert client.get(f"/admin/trials/user/{outsider.pk}/change/").status_code == 302  # not found
+        page = client.get(f"/admin/trials/user/{clinician.pk}/change/").content.decode()
+        assert 'name="is_superuser"' not in page  # read-only for data managers
+        assert "Hospital B" not in page  # cannot hand out another site
+
+    def test_a_form_cannot_be_pointed_at_another_sites_patient(self, client, data_manager, patient_a, patient_b):
+        client.force_login(data_manager)
+        page = client.get("/admin/trials/painassessment/add/").content.decode()
+        assert patient_a.screening_number in page and patient_b.screening_number not in page
+
+    def test_an_admin_edit_needs_a_reason_and_bumps_the_version(self, client, data_manager, patient_a):
+        pain = factories.PainAssessmentFactory(patient=patient_a, who_grade=3)
+        client.force_login(data_manager)
+        url = f"/admin/trials/painassessment/{pain.pk}/change/"
+        data = {"patient": patient_a.pk, "timepoint": "baseline", "assessed_on": "2020-01-07", "who_grade": 2}
+        assert "A reason for change is required" in client.post(url, data).content.decode()
+        assert client.post(url, data | {"reason_for_change": "source says II"}).status_code == 302
+        pain.refresh_from_db()
+        assert (pain.who_grade, pain.version) == (2, 2)
+        assert pain.events.order_by("pgh_id").last().pgh_context.metadata["reason"] == "source says II"

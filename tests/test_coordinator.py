@@ -125,6 +125,19 @@ class TestSignedScreeningIsReadOnly:
         assert "signature withdrawn: E1 answered from the wrong chart" in reasons
         assert Patient.objects.get(pk=signed.patient_id).study_id == "AAA-001"  # kept, never reused
 
+    def test_withdrawal_and_a_change_of_answers_cannot_go_together(self, signed):
+        with pytest.raises(DatabaseError, match="signed and read-only"), transaction.atomic():
+            Screening.objects.filter(pk=signed.pk).update(signed_at=None, signed_by=None, e1="yes")
+
+    def test_an_enrolled_patient_cannot_be_signed_ineligible(self, signed, coordinator):
+        enrolment.withdraw_signature(signed, user=coordinator, reason="recheck")
+        Screening.objects.filter(pk=signed.pk).update(e1="yes")
+        result = enrolment.sign_screening(Screening.objects.get(pk=signed.pk), signer=coordinator, password=PASSWORD)
+        assert not result.signed and "already enrolled" in result.message
+
+    def test_the_enrolment_date_is_the_screening_date(self, signed):
+        assert Patient.objects.get(pk=signed.patient_id).enrolled_on == signed.screened_on
+
     def test_withdrawal_needs_a_reason(self, signed, coordinator):
         with pytest.raises(ValueError, match="reason"):
             enrolment.withdraw_signature(signed, user=coordinator, reason="  ")
@@ -174,9 +187,12 @@ class TestPages:
     def test_signing_through_the_review_page(self, client, coordinator, site_a):
         screening = factories.ScreeningFactory(patient=factories.PatientFactory(site=site_a))
         client.force_login(coordinator)
-        refused = client.post(f"/screenings/{screening.pk}/", {"action": "sign", "password": "nope"}, follow=True)
+        url = f"/screenings/{screening.pk}/"
+        refused = client.post(url, {"action": "sign", "password": "nope", "version": 1}, follow=True)
         assert "password is not correct" in refused.content.decode()
-        signed = client.post(f"/screenings/{screening.pk}/", {"action": "sign", "password": PASSWORD}, follow=True)
+        stale = client.post(url, {"action": "sign", "password": PASSWORD, "version": 0}, follow=True)
+        assert "changed after you opened it" in stale.content.decode()
+        signed = client.post(url, {"action": "sign", "password": PASSWORD, "version": 1}, follow=True)
         page = signed.content.decode()
         assert "Signed. AAA-001 is enrolled." in page
         assert enrolment.SIGNATURE_MEANING in page and " UTC" in page

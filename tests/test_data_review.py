@@ -148,6 +148,19 @@ class TestLock:
         calcium.refresh_from_db()
         assert calcium.value == Decimal("2.30")
 
+    def test_data_cannot_be_moved_out_of_a_locked_record(self, data_manager, coordinator, enrolled_patient, site_a):
+        pain = factories.PainAssessmentFactory(patient=enrolled_patient)
+        data_review.lock_patient(user=data_manager, patient=_verify_all(coordinator, enrolled_patient))
+        other = factories.PatientFactory(site=site_a)
+        with pytest.raises(IntegrityError, match="is locked"), transaction.atomic():
+            PainAssessment.objects.filter(pk=pain.pk).update(patient=other)
+
+    def test_locking_twice_is_refused_politely(self, data_manager, coordinator, enrolled_patient):
+        patient = _verify_all(coordinator, enrolled_patient)
+        data_review.lock_patient(user=data_manager, patient=patient)
+        with pytest.raises(data_review.ReviewRefused, match="already locked"):
+            data_review.lock_patient(user=data_manager, patient=patient)
+
     def test_unlocking_needs_a_reason_and_is_audited(self, data_manager, coordinator, enrolled_patient):
         lock = data_review.lock_patient(user=data_manager, patient=_verify_all(coordinator, enrolled_patient))
         with pytest.raises(data_review.ReviewRefused, match="reason"):

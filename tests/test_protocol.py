@@ -42,6 +42,8 @@ class TestEligibility:
             (90, "no", Answer.NO),
             (None, "yes", Answer.UNKNOWN),
             (70, "unknown", Answer.UNKNOWN),
+            (30, "unknown", Answer.NO),  # KPS alone already fails I4
+            (None, "no", Answer.NO),
         ],
     )
     def test_i4_is_derived_from_kps_and_life_expectancy(self, kps, survival, i4):

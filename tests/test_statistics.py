@@ -85,6 +85,10 @@ class TestPairedComparison:
         assert result.wilcoxon_p is not None  # four positive differences: still rankable
         assert "all differences are equal" in result.as_dict()["reason"]
 
+    def test_equal_differences_are_recognised_despite_float_noise(self):
+        result = statistics.paired_comparison([2.3, 4.6, 3.1], [2.4, 4.7, 3.2])
+        assert (result.t, result.p, result.cohens_dz) == (None, None, None)
+
     def test_all_zero_differences_make_wilcoxon_undefined(self):
         result = statistics.paired_comparison([1, 2, 3], [1, 2, 3])
         assert result.wilcoxon_p is None

@@ -3,11 +3,14 @@
 Audit rows are shown read-only; the database refuses to change them anyway.
 """
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Q
 from pghistory.models import Events
 
 from trials import access, data_review
+from trials.audit import change_context
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -37,15 +40,81 @@ class SiteAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """A data manager runs the users of their own sites; only operations staff (superusers) may
+    grant superuser rights or raw permissions, or touch other sites' users."""
+
     fieldsets = DjangoUserAdmin.fieldsets + (("Study", {"fields": ["sites"]}),)
     filter_horizontal = ["groups", "user_permissions", "sites"]
     list_display = ["username", "first_name", "last_name", "is_active"]
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        own_sites = access.sites_for_user(request.user).values("pk")
+        return queryset.filter(is_superuser=False).filter(Q(sites__in=own_sites) | Q(sites__isnull=True)).distinct()
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["is_superuser", "user_permissions", "last_login", "date_joined"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "sites" and not request.user.is_superuser:
+            kwargs["queryset"] = access.sites_for_user(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ReasonForChangeForm(forms.ModelForm):
+    reason_for_change = forms.CharField(
+        max_length=500, required=False, help_text="Required when changing saved data; kept in the audit trail."
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and not cleaned.get("reason_for_change", "").strip():
+            self.add_error("reason_for_change", "A reason for change is required to edit saved data.")
+        return cleaned
+
 
 class SiteScopedAdmin(admin.ModelAdmin):
-    """Only records of the data manager's own sites; `site_path` leads from the model to Site."""
+    """Only records of the data manager's own sites; `site_path` leads from the model to Site.
+
+    Edits carry a reason for change into the audit trail and bump the record's version (so a
+    source-verified form becomes unverified, as after an edit through the pages).
+    """
 
     site_path = "patient__site"
+    form = ReasonForChangeForm
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        scoped = {
+            "patient": lambda: access.patients_for_user(request.user),
+            "site": lambda: access.sites_for_user(request.user),
+            "procedure": lambda: PvpProcedure.objects.filter(patient__in=access.patients_for_user(request.user)),
+            "lab_draw": lambda: LabDraw.objects.filter(patient__in=access.patients_for_user(request.user)),
+        }
+        if db_field.name in scoped:
+            kwargs["queryset"] = scoped[db_field.name]()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        request.audit_reason = form.cleaned_data.get("reason_for_change") or "initial entry (admin)"
+        if change and hasattr(obj, "version"):
+            obj.version += 1
+        with change_context(user=request.user, reason=request.audit_reason):
+            super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        with change_context(user=request.user, reason=getattr(request, "audit_reason", "admin")):
+            for inline_form in formset.forms:
+                if inline_form.instance.pk and inline_form.has_changed() and hasattr(inline_form.instance, "version"):
+                    inline_form.instance.version += 1
+            super().save_formset(request, form, formset, change)
+
+    def delete_model(self, request, obj):
+        with change_context(user=request.user, reason="deleted in the admin"):
+            super().delete_model(request, obj)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

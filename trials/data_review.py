@@ -184,6 +184,8 @@ def lock_patient(*, user, patient) -> PatientLock:
             _("Only a fully verified record can be locked: %(verified)s of %(total)s forms are source-verified.")
             % {"verified": verified, "total": total}
         )
+    if PatientLock.objects.filter(patient=patient).exists():
+        raise ReviewRefused(_("This record is already locked."))
     if DataQuery.objects.filter(patient=patient).exclude(status=DataQuery.Status.CLOSED).exists():
         raise ReviewRefused(_("Close the open data queries of this patient before locking."))
     with change_context(user=user, reason="patient record locked"):

@@ -30,10 +30,16 @@ def may_sign(user) -> bool:
     return has_role(user, COORDINATOR)
 
 
-def sign_screening(screening: Screening, *, signer, password: str, remote_addr=None) -> SignatureResult:
+def sign_screening(
+    screening: Screening, *, signer, password: str, remote_addr=None, reviewed_version: int | None = None
+) -> SignatureResult:
     """Check and apply a coordinator's signature; returns instead of raising so that a refused
-    attempt is still logged when the request's transaction commits."""
-    refusal = _refusal(screening, signer, password)
+    attempt is still logged when the request's transaction commits.
+
+    `reviewed_version` is the version the coordinator had on screen: if the answers changed since,
+    the signature is refused (a signature covers what was reviewed, nothing else).
+    """
+    refusal = _refusal(screening, signer, password, reviewed_version)
     if refusal:
         SignatureAttempt.objects.create(
             screening=screening, user=signer, succeeded=False, refusal=refusal, remote_addr=remote_addr
@@ -41,8 +47,9 @@ def sign_screening(screening: Screening, *, signer, password: str, remote_addr=N
         return SignatureResult(False, refusal)
     with transaction.atomic():
         screening = Screening.objects.select_for_update().select_related("patient").get(pk=screening.pk)
-        if screening.is_signed:
-            return SignatureResult(False, _("This screening was signed in the meantime."))
+        refusal = _refusal(screening, signer, password, reviewed_version)  # again, under the lock
+        if refusal:
+            return SignatureResult(False, refusal)
         with change_context(user=signer, reason=f"e-signature: {SIGNATURE_MEANING}"):
             screening.signed_by = signer
             screening.signed_at = timezone.now()
@@ -52,7 +59,9 @@ def sign_screening(screening: Screening, *, signer, password: str, remote_addr=N
             screening.save()
             eligible = screening.eligible is True
             if eligible:
-                enrol_patient(screening.patient, enrolled_on=timezone.localdate(screening.signed_at))
+                # Cases are often entered after the fact: the screening visit dates the enrolment
+                # (and so the age at enrolment), not the moment the signature is typed.
+                enrol_patient(screening.patient, enrolled_on=screening.screened_on)
         SignatureAttempt.objects.create(screening=screening, user=signer, succeeded=True, remote_addr=remote_addr)
     if eligible:
         screening.patient.refresh_from_db()
@@ -62,15 +71,20 @@ def sign_screening(screening: Screening, *, signer, password: str, remote_addr=N
     return SignatureResult(True, _("Signed. The candidate is recorded as a screen failure."))
 
 
-def _refusal(screening: Screening, signer, password: str) -> str:
+def _refusal(screening: Screening, signer, password: str, reviewed_version: int | None) -> str:
     if not may_sign(signer):
         return _("Only a coordinator may sign an eligibility screening.")
     if not signer.check_password(password or ""):
         return _("The password is not correct: the screening was not signed.")
     if screening.is_signed:
         return _("This screening is already signed.")
+    if reviewed_version is not None and reviewed_version != screening.version:
+        return _("The screening changed after you opened it: review the new answers and sign again.")
     if screening.eligible is None:
         return _("The screening is incomplete (an answer is 'unknown' or missing): it cannot be signed yet.")
+    if screening.eligible is False and screening.patient.is_enrolled:
+        return _("This patient is already enrolled: an ineligible screening cannot be signed for them. "
+                 "Correct the answers or record the end of study.")  # fmt: skip
     return ""
 
 

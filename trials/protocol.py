@@ -165,11 +165,12 @@ KPS_MINIMUM_FOR_I4 = 40
 
 def derive_i4(kps: int | None, life_expectancy_over_90_days: str | None) -> str:
     """I4 is never typed: KPS >= 40 and expected survival > 90 days."""
+    # Either part failing decides, even while the other is still unknown.
+    if (kps is not None and kps < KPS_MINIMUM_FOR_I4) or life_expectancy_over_90_days == Answer.NO:
+        return Answer.NO
     if kps is None or life_expectancy_over_90_days in (None, "", Answer.UNKNOWN):
         return Answer.UNKNOWN
-    if kps >= KPS_MINIMUM_FOR_I4 and life_expectancy_over_90_days == Answer.YES:
-        return Answer.YES
-    return Answer.NO
+    return Answer.YES
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,9 @@ def paired_comparison(before: Iterable, after: Iterable, unit: str = "") -> Pair
     n = len(pairs)
     if n == 0:
         return PairedComparison(0, unit, reason="no patients with both a baseline and a follow-up value")
-    diffs = (pairs["after"] - pairs["before"]).to_numpy()
+    # Values are recorded to at most 4 decimals: rounding the differences removes float noise
+    # (2.4 - 2.3 != 4.7 - 4.6 in binary) that would turn "all equal" into t = 1e14.
+    diffs = np.round((pairs["after"] - pairs["before"]).to_numpy(), 9)
     described = {
         "before_mean": _number(pairs["before"].mean()),
         "after_mean": _number(pairs["after"].mean()),
@@ -166,7 +168,7 @@ def paired_comparison(before: Iterable, after: Iterable, unit: str = "") -> Pair
     described |= {"before_sd": _number(pairs["before"].std(ddof=1)), "after_sd": _number(pairs["after"].std(ddof=1))}
     sd_diff = float(np.std(diffs, ddof=1))
     notes = []
-    if sd_diff == 0:
+    if np.ptp(diffs) == 0:  # exact after rounding; the SD itself would carry float noise
         notes.append("all differences are equal: t, its CI and dz are undefined")
         tested = {}
     else:

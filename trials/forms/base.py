@@ -44,6 +44,8 @@ class ClinicalForm(forms.ModelForm):
         self.is_edit = self.instance.pk is not None
         if self.is_edit:
             self.fields["reason_for_change"].required = True
+            # Without the version the page was opened at, a stale copy could overwrite newer data.
+            self.fields["version"].required = True
             self.fields["version"].initial = self.instance.version
         else:
             del self.fields["reason_for_change"]

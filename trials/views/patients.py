@@ -1,5 +1,6 @@
 """The patient list and the patient record."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
@@ -114,6 +115,10 @@ def _review_forms(patient) -> list[dict]:
 
 def patient_create(request):
     require(can_enter_data(request.user))
+    since = data_review.frozen_since()
+    if since is not None:
+        messages.error(request, _("The study is frozen since %(since)s: no data can change.") % {"since": since})
+        return redirect("patient_list")
     form = forms.PatientForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         fields = {name: value for name, value in form.cleaned_data.items() if name != "version"}

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from trials import access, enrolment, flow, forms, protocol
 from trials.models import Screening
 from trials.roles import ROLES, has_role
+from trials.views.common import locked_or_frozen
 
 
 def _require_study_role(user):
@@ -38,6 +39,10 @@ def review(request, pk):
     if request.method == "POST":
         if not enrolment.may_sign(request.user):
             raise PermissionDenied(_("Only a coordinator may sign or withdraw a signature."))
+        blocked = locked_or_frozen(patient)
+        if blocked:
+            messages.error(request, blocked)
+            return redirect("screening_review", pk=screening.pk)
         if request.POST.get("action") == "withdraw":
             reason = request.POST.get("reason", "").strip()
             if not reason:
@@ -46,9 +51,13 @@ def review(request, pk):
                 enrolment.withdraw_signature(screening, user=request.user, reason=reason)
                 messages.success(request, _("Signature withdrawn. The screening can be corrected and signed again."))
             return redirect("screening_review", pk=screening.pk)
+        try:
+            reviewed_version = int(request.POST.get("version", ""))
+        except ValueError:
+            reviewed_version = -1  # the form always sends it; without it nothing can be signed
         result = enrolment.sign_screening(
             screening, signer=request.user, password=request.POST.get("password", ""),
-            remote_addr=request.META.get("REMOTE_ADDR"),
+            remote_addr=request.META.get("REMOTE_ADDR"), reviewed_version=reviewed_version,
         )  # fmt: skip
         (messages.success if result.signed else messages.error)(request, result.message)
         return redirect("screening_review", pk=screening.pk)
@@ -81,8 +90,9 @@ def screening_result(request, patient_pk):
     screening = Screening.objects.filter(patient=patient).first() or Screening(patient=patient)
     form = forms.ScreeningForm(request.GET, instance=screening, patient=patient)
     form.is_valid()
-    for name in ("kps", "life_expectancy_over_90_days", "i1", "i2", "i3", "i5", "e1", "e2", "e3", "e4", "e5"):
-        setattr(screening, name, form.cleaned_data.get(name) or (None if name == "kps" else "unknown"))
+    screening.kps = form.cleaned_data.get("kps")  # 0 is a score, not a missing value
+    for name in ("life_expectancy_over_90_days", "i1", "i2", "i3", "i5", "e1", "e2", "e3", "e4", "e5"):
+        setattr(screening, name, form.cleaned_data.get(name) or "unknown")
     return TemplateResponse(request, "trials/_screening_result.html", {"screening": screening})
 
 
