@@ -1,7 +1,7 @@
 from trials.models.assessments import LabDraw, LabResult, PainAssessment, QolAssessment, TumourResponse
 from trials.models.base import Site, User
 from trials.models.patient import EndOfStudy, Patient
-from trials.models.review import DataQuery, PatientLock, SourceVerification, StudyFreeze
+from trials.models.review import DataQuery, ExportLog, PatientLock, SourceVerification, StudyFreeze
 from trials.models.safety import AdverseEvent
 from trials.models.screening import Screening, SignatureAttempt
 from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
@@ -9,6 +9,7 @@ from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
 __all__ = [
     "AdverseEvent",
     "DataQuery",
+    "ExportLog",
     "PatientLock",
     "SourceVerification",
     "StudyFreeze",

@@ -115,3 +115,24 @@ class StudyFreeze(models.Model):
 
     def __str__(self):
         return f"Study frozen since {self.frozen_at:%Y-%m-%d %H:%M}"
+
+
+@audited
+class ExportLog(models.Model):
+    """Every export of study data: who, when, which format, and why for identifiable ones."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    exported_at = models.DateTimeField(auto_now_add=True)
+    file_format = models.CharField(max_length=10)
+    identifiable = models.BooleanField(default=False)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-exported_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(identifiable=False) | ~Q(reason=""), name="identifiable_export_reason")
+        ]
+
+    def __str__(self):
+        kind = "identifiable" if self.identifiable else "de-identified"
+        return f"{self.user} exported {kind} {self.file_format} at {self.exported_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,119 @@
+"""Exports: every format opens again with its data and labels; de-identified unless a data manager says why."""
+
+import io
+import zipfile
+from xml.etree import ElementTree as ET  # noqa: S405 - parsing our own output in a test
+
+import pandas as pd
+import pyreadstat
+import pytest
+from django.core.management import call_command
+
+from trials import exports
+from trials.models import ExportLog, Patient, User
+
+pytestmark = pytest.mark.django_db
+
+ODM = "{http://www.cdisc.org/ns/odm/v1.3}"
+
+
+@pytest.fixture
+def demo(monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "x-demo-password")
+    call_command("load_demo", stdout=io.StringIO())
+    return User.objects.get(username="data_manager")
+
+
+def download(client, user, **form):
+    client.force_login(user)
+    response = client.post("/exports/", form)
+    assert response.status_code == 200, response.content[:300]
+    return response
+
+
+def members(content: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_csv_has_one_file_per_form_and_a_bilingual_dictionary(client, demo):
+    files = members(download(client, demo, format="csv").content)
+    assert set(files) == {f"{form}.csv" for form in exports.FORMS} | {"data_dictionary.csv"}
+    patients = pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")
+    assert len(patients) == Patient.objects.count() == 18
+    assert not {"date_of_birth", "hospital_number", "initials"} & set(patients.columns)  # de-identified
+    assert patients["age_at_enrolment"].dropna().mean() == 62.5
+    dictionary = pd.read_csv(io.BytesIO(files["data_dictionary.csv"]), encoding="utf-8-sig")
+    assert set(dictionary.columns) == {"variable", "form", "label_en", "label_zh", "type", "unit", "range", "choices"}
+    cement = dictionary[(dictionary["form"] == "pvp_level") & (dictionary["variable"] == "cement_ml")].iloc[0]
+    assert (cement["unit"], cement["range"]) == ("ml", "0.5–12")
+    results = pd.read_csv(io.BytesIO(files["lab_result.csv"]), encoding="utf-8-sig")
+    assert len(results) == 192
+
+
+def test_spss_and_stata_files_read_back_with_their_labels(client, demo):
+    for fmt, reader in (("sav", pyreadstat.read_sav), ("dta", pyreadstat.read_dta)):
+        files = members(download(client, demo, format=fmt).content)
+        raw = files[f"infusion.{fmt}"]
+        path = f"/tmp/pvp-test-infusion.{fmt}"  # noqa: S108 - a test's scratch file
+        with open(path, "wb") as handle:
+            handle.write(raw)
+        frame, meta = reader(path)
+        assert len(frame) == 48
+        labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+        assert labels["dose_mg"] == "dose (mg)"
+        assert frame["dose_mg"].max() == 4.0
+
+
+def test_odm_is_well_formed_and_carries_every_record(client, demo):
+    root = ET.fromstring(download(client, demo, format="odm").content)  # noqa: S314 - our own output
+    assert root.tag == f"{ODM}ODM" and root.get("ODMVersion") == "1.3.2"
+    subjects = root.findall(f"{ODM}ClinicalData/{ODM}SubjectData")
+    assert len(subjects) == 18
+    groups = root.findall(f".//{ODM}ItemGroupData[@ItemGroupOID='IG.lab_result']")
+    assert len(groups) == 192
+    assert root.find(f".//{ODM}ItemDef[@OID='I.infusion.dose_mg']") is not None
+
+
+def test_excel_workbook_has_every_form_and_the_dictionary(client, demo):
+    workbook = pd.read_excel(io.BytesIO(download(client, demo, format="xlsx").content), sheet_name=None)
+    assert set(workbook) == set(exports.FORMS) | {"data_dictionary"}
+    assert len(workbook["adverse_event"]) == 13
+
+
+def test_identifiable_exports_need_a_data_manager_and_a_reason(client, demo, monkeypatch):
+    investigator = User.objects.get(username="investigator")
+    client.force_login(investigator)
+    assert client.post("/exports/", {"format": "csv", "identifiable": "on", "reason": "x"}).status_code == 403
+    client.force_login(demo)
+    refused = client.post("/exports/", {"format": "csv", "identifiable": "on"})
+    assert refused.status_code == 302 and not ExportLog.objects.filter(identifiable=True).exists()
+    files = members(download(client, demo, format="csv", identifiable="on", reason="ethics audit request").content)
+    patients = pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")
+    assert {"date_of_birth", "hospital_number", "initials"} <= set(patients.columns)
+    log = ExportLog.objects.get(identifiable=True)
+    assert log.reason == "ethics audit request"
+    assert log.events.get().pgh_context.metadata["reason"] == "ethics audit request"
+
+
+def test_clinicians_cannot_export(client, demo):
+    client.force_login(User.objects.get(username="clinician"))
+    assert client.get("/exports/").status_code == 403
+
+
+def test_exports_are_scoped_to_the_users_sites(client, demo, outsider):
+    outsider.groups.add(*User.objects.get(username="investigator").groups.all())
+    client.force_login(outsider)
+    files = members(client.post("/exports/", {"format": "csv"}).content)
+    assert len(pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")) == 0
+
+
+def test_the_audit_trail_exports_as_csv_for_data_managers(client, demo):
+    client.force_login(User.objects.get(username="investigator"))
+    assert client.get("/exports/audit-trail.csv").status_code == 403
+    client.force_login(demo)
+    response = client.get("/exports/audit-trail.csv")
+    rows = pd.read_csv(io.StringIO(response.content.decode("utf-8-sig")))
+    assert list(rows.columns) == ["time_utc", "action", "record", "record_id", "user", "reason", "url", "changes"]
+    assert (rows["record"] == "trials.Patient").sum() >= 18
+    assert rows["reason"].str.contains("load_demo").any()

@@ -1,0 +1,66 @@
+"""Study exports for investigators and data managers; identifiable ones for data managers, with a reason."""
+
+import json
+from datetime import UTC
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+
+from trials import access, data_review, exports, tables
+from trials.audit import change_context
+from trials.models import ExportLog
+from trials.roles import DATA_MANAGER, INVESTIGATOR, has_role
+
+
+def export_page(request):
+    if not has_role(request.user, INVESTIGATOR, DATA_MANAGER):
+        raise PermissionDenied(_("Exports are for investigators and data managers."))
+    if request.method == "POST":
+        fmt = request.POST.get("format", "")
+        identifiable = request.POST.get("identifiable") == "on"
+        reason = request.POST.get("reason", "").strip()
+        if fmt not in exports.FORMATS:
+            messages.error(request, _("Choose a format."))
+            return redirect("exports")
+        if identifiable and not has_role(request.user, DATA_MANAGER):
+            raise PermissionDenied(_("Only a data manager may export identifying data."))
+        if identifiable and not reason:
+            messages.error(request, _("Give the reason for an identifiable export."))
+            return redirect("exports")
+        content, content_type, filename = exports.render(request.user, fmt, identifiable=identifiable)
+        with change_context(user=request.user, reason=reason or "de-identified export"):
+            ExportLog.objects.create(user=request.user, file_format=fmt, identifiable=identifiable, reason=reason)
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    return TemplateResponse(
+        request,
+        "trials/exports.html",
+        {"formats": exports.FORMATS, "is_data_manager": has_role(request.user, DATA_MANAGER),
+         "frozen_since": data_review.frozen_since(), "recent": ExportLog.objects.select_related("user")[:10]},
+    )  # fmt: skip
+
+
+def audit_trail_csv(request):
+    """The audit trail of the user's sites as CSV (data managers): time, action, record, who, why, changes."""
+    if not has_role(request.user, DATA_MANAGER):
+        raise PermissionDenied(_("The audit trail export is for data managers."))
+    events = access.audit_events_for_user(request.user).order_by("pgh_created_at", "pgh_id")
+    header = ["time_utc", "action", "record", "record_id", "user", "reason", "url", "changes"]
+    rows = []
+    for event in events.iterator():
+        context = event.pgh_context or {}
+        rows.append([
+            event.pgh_created_at.astimezone(UTC).isoformat(), event.pgh_label, event.pgh_obj_model, event.pgh_obj_id,
+            context.get("username", context.get("user", "")), context.get("reason", ""), context.get("url", ""),
+            json.dumps(event.pgh_diff or event.pgh_data, ensure_ascii=False, default=str),
+        ])  # fmt: skip
+    with change_context(user=request.user, reason="audit trail exported"):
+        ExportLog.objects.create(user=request.user, file_format="audit-csv", identifiable=False)
+    response = HttpResponse(tables.as_csv(header, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="pvp-audit-trail.csv"'
+    return response
