@@ -1,7 +1,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from trials.views import dashboard, entry, exports, patients, review, screening
+from trials.views import dashboard, entry, exports, imports, patients, review, screening
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -37,6 +37,7 @@ urlpatterns = [
     path("study/freeze/", review.freeze, name="study_freeze"),
     path("api/v1/", include("trials.api.urls")),
     path("exports/", exports.export_page, name="exports"),
+    path("imports/", imports.import_page, name="imports"),
     path("exports/audit-trail.csv", exports.audit_trail_csv, name="audit_trail_csv"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/version/", dashboard.dashboard_version, name="dashboard_version"),

@@ -1,0 +1,30 @@
+"""Bulk CSV import: check first (dry run), then import all rows or none."""
+
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+
+from trials import imports
+from trials.roles import CLINICIAN, DATA_MANAGER, has_role
+
+
+def import_page(request):
+    if not has_role(request.user, CLINICIAN, DATA_MANAGER):
+        raise PermissionDenied(_("Imports are for clinicians and data managers."))
+    context = {
+        "forms": list(imports.IMPORTABLE),
+        "columns": {f: imports.expected_columns(f) for f in imports.IMPORTABLE},
+    }
+    if request.method == "POST":
+        form = request.POST.get("form", "")
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["problems"] = [imports.Problem(0, "file", "", "choose a CSV file")]
+        elif request.POST.get("action") == "commit":
+            saved, problems = imports.commit(request.user, form, upload.read(), upload.name)
+            context |= {"saved": saved, "problems": problems}
+        else:
+            records, problems = imports.check(request.user, form, upload.read())
+            context |= {"checked": len(records), "problems": problems, "dry_run": True}
+        context["form"] = form
+    return TemplateResponse(request, "trials/imports.html", context)
