@@ -93,7 +93,8 @@ def test_export_then_import_into_an_empty_study_reproduces_the_forms(client, mon
             "lab": rows(LabResult, "lab_draw__patient__screening_number", "lab_draw__timepoint", "analyte", "value",
                         "critical_confirmed"),
             "qol": rows(QolAssessment, "patient__screening_number", "timepoint", "q_pain"),
-            "ae": rows(AdverseEvent, "patient__screening_number", "term", "onset_on", "ctcae_grade", "max_temperature_c"),
+            "ae": rows(AdverseEvent, "patient__screening_number", "term", "onset_on", "ctcae_grade",
+                       "max_temperature_c"),
         }  # fmt: skip
 
     before = snapshot()
