@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Q
 from pghistory.models import Events
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from trials import access, data_review
 from trials.audit import change_context
@@ -245,3 +247,23 @@ class AuditTrailAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# API tokens: a data manager issues and revokes them for the users of their own sites only.
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class ScopedTokenAdmin(TokenAdmin):
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(user__sites__in=access.sites_for_user(request.user).values("pk")).distinct()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(
+                sites__in=access.sites_for_user(request.user).values("pk"), is_superuser=False
+            ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

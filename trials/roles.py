@@ -34,7 +34,9 @@ ROLE_PERMISSIONS = {
     # Coordinators review screenings (and, later, raise queries) but do not enter treatment data.
     COORDINATOR: _codenames(("view",), CLINICAL_MODELS) + ["change_screening"],
     INVESTIGATOR: _codenames(("view",), CLINICAL_MODELS),
-    DATA_MANAGER: _codenames(("view", "add", "change", "delete"), CLINICAL_MODELS + ("site", "user")) + ["view_events"],
+    # Data managers also issue and revoke API tokens (the admin's "Tokens").
+    DATA_MANAGER: _codenames(("view", "add", "change", "delete"), CLINICAL_MODELS + ("site", "user"))
+    + ["view_events", "view_tokenproxy", "add_tokenproxy", "delete_tokenproxy"],
 }
 
 
