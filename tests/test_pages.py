@@ -230,3 +230,16 @@ class TestQueryCounts:
             patient=enrolled_patient, timepoint="follow_up", assessed_on=date(2020, 5, 1), who_grade=1
         )
         assert count_queries(client, f"/patients/{enrolled_patient.pk}/") == few
+
+
+def test_the_casebook_shows_every_form_with_its_audit_summary(client, investigator, outsider, enrolled_patient):
+    factories.InfusionFactory(patient=enrolled_patient, duration_min=10)
+    draw = factories.LabDrawFactory(patient=enrolled_patient)
+    factories.LabResultFactory(lab_draw=draw, analyte="alp", value=Decimal("300"))
+    client.force_login(investigator)
+    page = client.get(f"/patients/{enrolled_patient.pk}/casebook/").content.decode()
+    assert page.count('data-testid="casebook-form"') == 5  # patient, screening, infusion, lab draw, lab result
+    assert "infused over 10 min" in page  # flags
+    assert "Electronic signature" in page and "audited change" in page
+    client.force_login(outsider)
+    assert client.get(f"/patients/{enrolled_patient.pk}/casebook/").status_code == 404

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from trials.views import dashboard, entry, exports, imports, patients, review, screening
+from trials.views import casebook, dashboard, entry, exports, imports, patients, review, screening
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_record, name="patient_record"),
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
+    path("patients/<int:pk>/casebook/", casebook.casebook, name="casebook"),
     path("patients/<int:patient_pk>/screening/", entry.screening_form, name="screening_form"),
     path("patients/<int:patient_pk>/pvp/", entry.pvp_form, name="pvp_form"),
     path("patients/<int:patient_pk>/infusions/new/", entry.infusion_create, name="infusion_create"),
