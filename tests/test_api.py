@@ -216,3 +216,39 @@ def test_a_data_manager_issues_tokens_only_for_own_site_users(client, data_manag
     form = client.get("/admin/authtoken/tokenproxy/add/").content.decode()
     assert str(clinician) in form and str(outsider) not in form
     assert own.key not in form
+
+
+class TestWorkflowTwins:
+    def test_the_query_life_cycle_through_the_api(self, clinician, coordinator, outsider, enrolled_patient):
+        pain = factories.PainAssessmentFactory(patient=enrolled_patient, who_grade=3)
+        coordinator_api, clinician_api = client_for(coordinator), client_for(clinician)
+        raised = coordinator_api.post(
+            "/api/v1/data-queries/", {"record": f"painassessment:{pain.pk}", "field": "who_grade",
+                                      "question": "Source says II?"}, format="json",
+        )  # fmt: skip
+        assert raised.status_code == 201 and raised.json()["status"] == "open"
+        query_id = raised.json()["id"]
+        assert clinician_api.post(f"/api/v1/data-queries/{query_id}/close/").status_code == 403
+        answered = clinician_api.post(f"/api/v1/data-queries/{query_id}/answer/", {"text": "Corrected."}, format="json")
+        assert answered.json()["status"] == "answered"
+        assert coordinator_api.post(f"/api/v1/data-queries/{query_id}/close/").json()["status"] == "closed"
+        reopened = coordinator_api.post(
+            f"/api/v1/data-queries/{query_id}/reopen/", {"text": "still III"}, format="json"
+        )
+        assert reopened.json()["status"] == "open"
+        assert client_for(outsider).get(f"/api/v1/data-queries/{query_id}/").status_code == 404
+        other_site = client_for(outsider).post(
+            "/api/v1/data-queries/",
+            {"record": f"painassessment:{pain.pk}", "field": "who_grade", "question": "?"},
+            format="json",
+        )
+        assert other_site.status_code in (403, 404)
+
+    def test_source_verification_through_the_api(self, coordinator, clinician, enrolled_patient):
+        pain = factories.PainAssessmentFactory(patient=enrolled_patient)
+        assert (
+            client_for(clinician).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"}).status_code
+            == 403
+        )
+        done = client_for(coordinator).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
+        assert done.status_code == 201 and done.json()["version"] == 1

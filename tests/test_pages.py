@@ -209,8 +209,9 @@ class TestQueryCounts:
         _patients(site_a, 5)
         five = count_queries(client, "/patients/")
         _patients(site_a, 45)
-        # 14 queries: session, user, role, count, the page, the site menu, and one prefetch each for
-        # infusions, lab draws, their results, pain, QoL, treated levels and adverse events
+        # 16 queries: session, user, role, count, the page, the site menu, and one prefetch each for
+        # infusions, lab draws, their results, pain, QoL, treated levels, adverse events,
+        # source verifications and open data queries, whatever the page holds
         assert count_queries(client, "/patients/") == five
 
     def test_the_record_costs_the_same_for_few_and_many_rows(self, client, clinician, enrolled_patient, site_a):

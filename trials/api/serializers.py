@@ -10,6 +10,7 @@ from rest_framework import serializers
 from trials import access, protocol
 from trials.models import (
     AdverseEvent,
+    DataQuery,
     EndOfStudy,
     Infusion,
     LabDraw,
@@ -266,3 +267,19 @@ class EndOfStudySerializer(ClinicalSerializer):
 
 class SignatureSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True)
+
+
+class DataQuerySerializer(serializers.ModelSerializer):
+    patient = serializers.SlugRelatedField(slug_field="screening_number", read_only=True)
+    record = serializers.CharField(write_only=True, help_text="`<form>:<id>`, e.g. `labresult:12`")
+
+    class Meta:
+        model = DataQuery
+        fields = ["id", "patient", "record", "record_type", "record_id", "field", "question", "status", "raised_by",
+                  "raised_at", "answer", "answered_by", "answered_at", "closed_by", "closed_at"]  # fmt: skip
+        read_only_fields = ["record_type", "record_id", "status", "raised_by", "raised_at", "answer", "answered_by",
+                            "answered_at", "closed_by", "closed_at"]  # fmt: skip
+
+
+class TextSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, allow_blank=True, help_text="the answer, or the reason")

@@ -18,6 +18,8 @@ router.register("qol-assessments", views.QolAssessmentViewSet, basename="qol-ass
 router.register("responses", views.TumourResponseViewSet, basename="response")
 router.register("adverse-events", views.AdverseEventViewSet, basename="adverse-event")
 router.register("end-of-study", views.EndOfStudyViewSet, basename="end-of-study")
+router.register("data-queries", views.DataQueryViewSet, basename="data-query")
+router.register("verifications", views.VerificationViewSet, basename="verification")
 
 urlpatterns = [
     path("outcomes/", outcomes_api, name="api_outcomes"),

@@ -7,13 +7,14 @@ and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.
 from django.db import IntegrityError
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.response import Response
 
-from trials import access, enrolment, services
+from trials import access, data_review, enrolment, services
 from trials.api import serializers as s
 from trials.models import (
     AdverseEvent,
+    DataQuery,
     EndOfStudy,
     Infusion,
     LabDraw,
@@ -200,3 +201,80 @@ class AdverseEventViewSet(ClinicalViewSet):
 class EndOfStudyViewSet(ClinicalViewSet):
     queryset = EndOfStudy.objects.select_related("patient")
     serializer_class = s.EndOfStudySerializer
+
+
+class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                       viewsets.GenericViewSet):  # fmt: skip
+    """Data queries: raise (coordinator), answer (clinician), close / re-open (coordinator)."""
+
+    serializer_class = s.DataQuerySerializer
+    permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
+    write_roles = (CLINICIAN, COORDINATOR)
+
+    def get_queryset(self):
+        queryset = DataQuery.objects.filter(patient__in=access.patients_for_user(self.request.user))
+        if self.request.query_params.get("status"):
+            queryset = queryset.filter(status=self.request.query_params["status"])
+        return queryset.select_related("patient").order_by("raised_at")
+
+    def create(self, request, *args, **kwargs):
+        body = s.DataQuerySerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        record = _visible_record(request, body.validated_data["record"])
+        try:
+            query = data_review.raise_query(user=request.user, record=record, field=body.validated_data["field"],
+                                            question=body.validated_data["question"])  # fmt: skip
+        except data_review.ReviewRefused as refused:
+            raise PermissionDenied(str(refused)) from refused
+        return Response(s.DataQuerySerializer(query).data, status=status.HTTP_201_CREATED)
+
+    def _step(self, request, action_function, **kwargs):
+        query = self.get_object()
+        text = s.TextSerializer(data=request.data)
+        text.is_valid(raise_exception=True)
+        try:
+            action_function(user=request.user, query=query, **{k: text.validated_data.get("text", "") for k in kwargs})
+        except data_review.ReviewRefused as refused:
+            raise PermissionDenied(str(refused)) from refused
+        return Response(s.DataQuerySerializer(query).data)
+
+    @action(detail=True, methods=["post"], serializer_class=s.TextSerializer)
+    def answer(self, request, pk=None):
+        return self._step(request, data_review.answer_query, answer=True)
+
+    @action(detail=True, methods=["post"], serializer_class=s.TextSerializer)
+    def close(self, request, pk=None):
+        return self._step(request, data_review.close_query)
+
+    @action(detail=True, methods=["post"], serializer_class=s.TextSerializer)
+    def reopen(self, request, pk=None):
+        return self._step(request, data_review.reopen_query, reason=True)
+
+
+def _visible_record(request, value: str):
+    record_type, _sep, record_id = value.partition(":")
+    try:
+        record = data_review.get_record(record_type, int(record_id))
+    except (ValueError, data_review.ReviewRefused):
+        record = None
+    if record is None:
+        raise NotFound(f"{value}: no such record")
+    access.get_patient_for_user(request.user, data_review.patient_of(record).pk)  # 404 for another site
+    return record
+
+
+class VerificationViewSet(viewsets.GenericViewSet):
+    """Source-data verification of one form (coordinator): POST {"record": "<form>:<id>"}."""
+
+    permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
+    write_roles = (COORDINATOR,)
+    serializer_class = s.DataQuerySerializer
+
+    def create(self, request):
+        record = _visible_record(request, str(request.data.get("record", "")))
+        try:
+            verification = data_review.verify(user=request.user, record=record)
+        except data_review.ReviewRefused as refused:
+            raise PermissionDenied(str(refused)) from refused
+        return Response({"record": request.data["record"], "version": verification.record_version,
+                         "verified_at": verification.verified_at}, status=status.HTTP_201_CREATED)  # fmt: skip
