@@ -244,3 +244,31 @@ def test_the_casebook_shows_every_form_with_its_audit_summary(client, investigat
     assert "Electronic signature" in page and "audited change" in page
     client.force_login(outsider)
     assert client.get(f"/patients/{enrolled_patient.pk}/casebook/").status_code == 404
+
+
+def test_the_casebook_pdf_renders_every_form_of_a_demo_patient(client, monkeypatch):
+    import io
+
+    from django.core.management import call_command
+    from pypdf import PdfReader
+
+    from trials import data_review
+    from trials.models import Patient, User
+
+    monkeypatch.setenv("DEMO_PASSWORD", "x-demo-password")
+    call_command("load_demo", stdout=io.StringIO())
+    client.force_login(User.objects.get(username="investigator"))
+    patient = Patient.objects.get(study_id="H01-003")  # the complete response, with a cement leak
+    response = client.get(f"/patients/{patient.pk}/casebook.pdf")
+    assert response["Content-Type"] == "application/pdf"
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+    text = " ".join(text.split())
+    loaded = (
+        type(patient)
+        .objects.prefetch_related("infusions", "lab_draws", "pain_assessments", "qol_assessments", "adverse_events")
+        .get(pk=patient.pk)
+    )
+    for record in data_review.patient_forms(loaded):
+        assert str(record._meta.verbose_name) in text
+    assert "Electronic signature: Coordinator Demo" in text
+    assert "Cement leak into the disc space" in text

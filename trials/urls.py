@@ -10,6 +10,7 @@ urlpatterns = [
     path("patients/<int:pk>/", patients.patient_record, name="patient_record"),
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
     path("patients/<int:pk>/casebook/", casebook.casebook, name="casebook"),
+    path("patients/<int:pk>/casebook.pdf", casebook.casebook_pdf, name="casebook_pdf"),
     path("patients/<int:patient_pk>/screening/", entry.screening_form, name="screening_form"),
     path("patients/<int:patient_pk>/pvp/", entry.pvp_form, name="pvp_form"),
     path("patients/<int:patient_pk>/infusions/new/", entry.infusion_create, name="infusion_create"),

@@ -1,9 +1,13 @@
 """The casebook: every form of one patient with its flags, signature, queries and audit summary,
 as a printable page (the human-readable copy inspectors ask for)."""
 
+import io
 from collections import defaultdict
+from datetime import UTC
+from xml.sax.saxutils import escape
 
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -28,6 +32,19 @@ def _rows(record):
 
 
 def casebook(request, pk):
+    context = casebook_context(request, pk)
+    return TemplateResponse(request, "trials/casebook.html", context)
+
+
+def casebook_pdf(request, pk):
+    """The same casebook as a PDF (reportlab; CJK text in the built-in STSong-Light font)."""
+    context = casebook_context(request, pk)
+    response = HttpResponse(render_pdf(context), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="casebook-{context["patient"]}.pdf"'
+    return response
+
+
+def casebook_context(request, pk) -> dict:
     if not has_role(request.user, *ROLES):
         raise PermissionDenied
     patients = progress.with_progress_data(progress.with_status(access.patients_for_user(request.user)))
@@ -60,10 +77,60 @@ def casebook(request, pk):
             "last": last,
             "last_context": (last.pgh_context or {}) if last else {},
         })  # fmt: skip
-    return TemplateResponse(
-        request,
-        "trials/casebook.html",
-        {"patient": patient, "sections": sections, "progress": progress.patient_progress(patient, timezone.localdate()),
-         "queries": patient.data_queries.select_related("raised_by", "answered_by").order_by("raised_at"),
-         "infusions": progress.infusion_rows(patient), "printed_at": timezone.now()},
-    )  # fmt: skip
+    return {"patient": patient, "sections": sections,
+            "progress": progress.patient_progress(patient, timezone.localdate()),
+            "queries": list(patient.data_queries.select_related("raised_by", "answered_by").order_by("raised_at")),
+            "infusions": progress.infusion_rows(patient), "printed_at": timezone.now()}  # fmt: skip
+
+
+def render_pdf(context: dict) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))  # Latin and Chinese in one font
+    styles = getSampleStyleSheet()
+    for style in styles.byName.values():
+        style.fontName = "STSong-Light"
+
+    def text(value) -> str:
+        return escape(str(value))
+
+    patient, progress_ = context["patient"], context["progress"]
+    story = [
+        Paragraph(text(f"Casebook {patient.study_id or patient.screening_number} ({patient.screening_number})"),
+                  styles["Title"]),
+        Paragraph(text(f"Printed {context['printed_at']:%Y-%m-%d %H:%M} UTC; status {progress_.status_label}; "
+                       f"{progress_.sdv_verified} of {progress_.sdv_total} forms source-verified"), styles["Normal"]),
+    ]  # fmt: skip
+    screening = getattr(patient, "screening", None)
+    if screening is not None and screening.is_signed:
+        story.append(Paragraph(text(f"Electronic signature: {screening.signed_name}, "
+                                    f"{screening.signed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, "
+                                    f"{screening.signature_meaning}"), styles["Normal"]))  # fmt: skip
+    for flag in progress_.flags:
+        story.append(Paragraph(text(f"Flag: {flag}"), styles["Normal"]))
+    story.append(Spacer(1, 4 * mm))
+    for section in context["sections"]:
+        rows = [[Paragraph(text(label), styles["BodyText"]), Paragraph(text(value), styles["BodyText"])]
+                for label, value in section["rows"]]  # fmt: skip
+        table = Table(rows, colWidths=[70 * mm, 100 * mm])
+        table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        audit = f"{section['changes']} audited change(s)"
+        if section["last"]:
+            audit += (
+                f"; last {section['last'].pgh_created_at:%Y-%m-%d %H:%M} {section['last_context'].get('reason', '')}"
+            )
+        story.append(KeepTogether([Paragraph(text(section["title"]), styles["Heading4"]), table,
+                                   Paragraph(text(audit), styles["Italic"])]))  # fmt: skip
+    story.append(Paragraph("Data queries", styles["Heading3"]))
+    for query in context["queries"] or []:
+        story.append(Paragraph(text(f"{query.record_type}.{query.field}: {query.question} [{query.status}] "
+                                    f"{query.answer}"), styles["Normal"]))  # fmt: skip
+    buffer = io.BytesIO()
+    SimpleDocTemplate(buffer, pagesize=A4, title=f"Casebook {patient}").build(story)
+    return buffer.getvalue()
