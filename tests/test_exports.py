@@ -38,7 +38,8 @@ def members(content: bytes) -> dict[str, bytes]:
 
 def test_csv_has_one_file_per_form_and_a_bilingual_dictionary(client, demo):
     files = members(download(client, demo, format="csv").content)
-    assert set(files) == {f"{form}.csv" for form in exports.FORMS} | {"data_dictionary.csv"}
+    assert set(files) == {f"{form}.csv" for form in exports.FORMS} | {"data_dictionary.csv", "README.txt"}
+    assert "data not frozen (live)" in files["README.txt"].decode()
     patients = pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")
     assert len(patients) == Patient.objects.count() == 18
     assert not {"date_of_birth", "hospital_number", "initials"} & set(patients.columns)  # de-identified
@@ -77,7 +78,7 @@ def test_odm_is_well_formed_and_carries_every_record(client, demo):
 
 def test_excel_workbook_has_every_form_and_the_dictionary(client, demo):
     workbook = pd.read_excel(io.BytesIO(download(client, demo, format="xlsx").content), sheet_name=None)
-    assert set(workbook) == set(exports.FORMS) | {"data_dictionary"}
+    assert set(workbook) == set(exports.FORMS) | {"data_dictionary", "about"}
     assert len(workbook["adverse_event"]) == 13
 
 
@@ -117,3 +118,11 @@ def test_the_audit_trail_exports_as_csv_for_data_managers(client, demo):
     assert list(rows.columns) == ["time_utc", "action", "record", "record_id", "user", "reason", "url", "changes"]
     assert (rows["record"] == "trials.Patient").sum() >= 18
     assert rows["reason"].str.contains("load_demo").any()
+
+
+def test_an_export_of_a_frozen_study_says_since_when(client, demo):
+    from trials import data_review
+
+    data_review.freeze_study(user=demo)
+    files = members(download(client, demo, format="csv").content)
+    assert "data frozen since" in files["README.txt"].decode()

@@ -149,10 +149,21 @@ def _for_stats_package(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def export_info(identifiable: bool) -> str:
+    """What the export is: when, which data state (frozen since when, or live), de-identified or not."""
+    from trials.data_review import frozen_since
+
+    since = frozen_since()
+    state = f"data frozen since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else "data not frozen (live)"
+    kind = "identifiable" if identifiable else "de-identified (no date of birth, hospital number or initials)"
+    return f"PVP + zoledronic acid myeloma study export, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {state}; {kind}.\n"
+
+
 def render(user, fmt: str, *, identifiable: bool = False) -> tuple[bytes, str, str]:
     """(content, content type, file name) of the export in one format."""
     frames = study_frames(user, identifiable=identifiable)
     dictionary = data_dictionary(identifiable)
+    info = export_info(identifiable)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     kind = "identifiable" if identifiable else "deidentified"
     if fmt == "xlsx":
@@ -161,15 +172,17 @@ def render(user, fmt: str, *, identifiable: bool = False) -> tuple[bytes, str, s
             for form, frame in frames.items():
                 _excel_safe(frame).to_excel(writer, sheet_name=form[:31], index=False)
             dictionary.to_excel(writer, sheet_name="data_dictionary", index=False)
+            pd.DataFrame({"about": [info.strip()]}).to_excel(writer, sheet_name="about", index=False)
         return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", \
             f"pvp-study-{kind}-{stamp}.xlsx"  # fmt: skip
     if fmt == "odm":
-        return odm_xml(frames, dictionary), "application/xml", f"pvp-study-{kind}-{stamp}.odm.xml"
+        return odm_xml(frames, dictionary, info), "application/xml", f"pvp-study-{kind}-{stamp}.odm.xml"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for form, frame in frames.items():
             archive.writestr(f"{form}.{fmt}", _table_bytes(frame, fmt, _label_dict(frame, dictionary, form)))
         archive.writestr("data_dictionary.csv", dictionary.to_csv(index=False).encode("utf-8-sig"))
+        archive.writestr("README.txt", info)
     return buffer.getvalue(), "application/zip", f"pvp-study-{kind}-{stamp}-{fmt}.zip"
 
 
@@ -199,7 +212,7 @@ def _table_bytes(frame: pd.DataFrame, fmt: str, labels: dict) -> bytes:
         return open(handle.name, "rb").read()  # noqa: SIM115 - the temp file closes with the block
 
 
-def odm_xml(frames: dict[str, pd.DataFrame], dictionary: pd.DataFrame) -> bytes:
+def odm_xml(frames: dict[str, pd.DataFrame], dictionary: pd.DataFrame, info: str = "") -> bytes:
     """CDISC ODM 1.3.2: study metadata (one ItemGroup per form) and every record as ClinicalData."""
     ns = "http://www.cdisc.org/ns/odm/v1.3"
     ET.register_namespace("", ns)
@@ -209,7 +222,8 @@ def odm_xml(frames: dict[str, pd.DataFrame], dictionary: pd.DataFrame) -> bytes:
     study = ET.SubElement(odm, f"{{{ns}}}Study", {"OID": "PVP-ZOL-MM"})
     globals_ = ET.SubElement(study, f"{{{ns}}}GlobalVariables")
     for tag, text in (("StudyName", "PVP + zoledronic acid in spinal myeloma"),
-                      ("StudyDescription", str(_("PVP myeloma study"))), ("ProtocolName", "PVP-ZOL-MM")):  # fmt: skip
+                      ("StudyDescription", info.strip() or str(_("PVP myeloma study"))),
+                      ("ProtocolName", "PVP-ZOL-MM")):  # fmt: skip
         ET.SubElement(globals_, f"{{{ns}}}{tag}").text = text
     mdv = ET.SubElement(study, f"{{{ns}}}MetaDataVersion", {"OID": "MDV.1", "Name": "Version 1"})
     protocol_el = ET.SubElement(mdv, f"{{{ns}}}Protocol")
