@@ -139,6 +139,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
+# Long exports and imports run in a background thread (trials/jobs.py); tests run them inline.
+JOBS_IN_BACKGROUND = env.bool("JOBS_IN_BACKGROUND", default=True)
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 

@@ -15,3 +15,7 @@ from config.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in production
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - WhiteNoise warns when it is missing
+
+# Jobs inline: a background thread would not see the test's uncommitted transaction.
+# tests/test_jobs.py runs them in the background on purpose, with a transactional database.
+JOBS_IN_BACKGROUND = False

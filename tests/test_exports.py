@@ -25,9 +25,14 @@ def demo(monkeypatch):
 
 
 def download(client, user, **form):
+    """Start the export job (inline in tests), then fetch its file as the job page's link does."""
     client.force_login(user)
-    response = client.post("/exports/", form)
-    assert response.status_code == 200, response.content[:300]
+    started = client.post("/exports/", form)
+    assert started.status_code == 302 and started["Location"].startswith("/jobs/"), started.content[:300]
+    page = client.get(started["Location"]).content.decode()
+    assert 'data-testid="job-download"' in page
+    response = client.get(f"{started['Location']}download/")
+    assert response.status_code == 200
     return response
 
 
@@ -105,7 +110,8 @@ def test_clinicians_cannot_export(client, demo):
 def test_exports_are_scoped_to_the_users_sites(client, demo, outsider):
     outsider.groups.add(*User.objects.get(username="investigator").groups.all())
     client.force_login(outsider)
-    files = members(client.post("/exports/", {"format": "csv"}).content)
+    job_url = client.post("/exports/", {"format": "csv"})["Location"]
+    files = members(client.get(f"{job_url}download/").content)
     assert len(pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")) == 0
 
 

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 def upload(client, form, text, action="check", name="sheet.csv"):
+    """Post the file; the job runs inline in tests and its page shows the report."""
     return client.post(
-        "/imports/", {"form": form, "action": action, "file": SimpleUploadedFile(name, text.encode("utf-8"))}
+        "/imports/",
+        {"form": form, "action": action, "file": SimpleUploadedFile(name, text.encode("utf-8"))},
+        follow=True,
     )
 
 
@@ -80,7 +83,8 @@ def test_export_then_import_into_an_empty_study_reproduces_the_forms(client, mon
     call_command("load_demo", stdout=io.StringIO())
     manager = User.objects.get(username="data_manager")
     client.force_login(manager)
-    archive = zipfile.ZipFile(io.BytesIO(client.post("/exports/", {"format": "csv"}).content))
+    job_url = client.post("/exports/", {"format": "csv"})["Location"]
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"{job_url}download/").content))
     files = {name: archive.read(name).decode("utf-8-sig") for name in archive.namelist()}
 
     def rows(model, *fields):

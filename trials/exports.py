@@ -62,11 +62,13 @@ def _columns(model, identifiable: bool) -> list[str]:
     return [field.name for field in _fields(model, identifiable)]
 
 
-def study_frames(user, *, identifiable: bool = False) -> dict[str, pd.DataFrame]:
+def study_frames(user, *, identifiable: bool = False, progress=None) -> dict[str, pd.DataFrame]:
     """One DataFrame per form, scoped to the user's sites; one query per form."""
     frames = {}
     patients = access.patients_for_user(user)
-    for form, (model, path) in FORMS.items():
+    for done, (form, (model, path)) in enumerate(FORMS.items()):
+        if progress:
+            progress(int(80 * done / len(FORMS)))
         columns = _columns(model, identifiable)
         key = "screening_number" if form == "patient" else f"{path}screening_number"
         queryset = model.objects.filter(**{f"{path}pk__in" if path else "pk__in": patients.values("pk")})
@@ -159,9 +161,10 @@ def export_info(identifiable: bool) -> str:
     return f"PVP + zoledronic acid myeloma study export, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {state}; {kind}.\n"
 
 
-def render(user, fmt: str, *, identifiable: bool = False) -> tuple[bytes, str, str]:
-    """(content, content type, file name) of the export in one format."""
-    frames = study_frames(user, identifiable=identifiable)
+def render(user, fmt: str, *, identifiable: bool = False, progress=None) -> tuple[bytes, str, str]:
+    """(content, content type, file name) of the export in one format; `progress(percent)` is told
+    how far it got (reading the forms is 80 %, writing the file the rest)."""
+    frames = study_frames(user, identifiable=identifiable, progress=progress)
     dictionary = data_dictionary(identifiable)
     info = export_info(identifiable)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")

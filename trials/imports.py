@@ -52,7 +52,7 @@ def expected_columns(form: str) -> list[str]:
     return columns + [field.name for field in _fields(IMPORTABLE[form], identifiable=False)]
 
 
-def check(user, form: str, content: bytes) -> tuple[list, list[Problem]]:
+def check(user, form: str, content: bytes, progress=None) -> tuple[list, list[Problem]]:
     """Parse and validate every row; returns the unsaved records and the problems found."""
     if form not in IMPORTABLE:
         return [], [Problem(0, "form", form, f"not an importable form ({', '.join(IMPORTABLE)})")]
@@ -72,7 +72,10 @@ def check(user, form: str, content: bytes) -> tuple[list, list[Problem]]:
     fields = {field.name: field for field in _fields(model, identifiable=False)}
     patients = {p.screening_number: p for p in access.patients_for_user(user)}
     records, problems, seen = [], [], set()
-    for number, row in enumerate(reader, start=1):
+    rows = list(reader)
+    for number, row in enumerate(rows, start=1):
+        if progress and number % 200 == 0:
+            progress(int(90 * number / len(rows)))
         patient = patients.get(row.get("screening_number", ""))
         if patient is None:
             problems.append(Problem(number, "screening_number", row.get("screening_number", ""),
@@ -125,9 +128,9 @@ def _natural_key(form, record, patient):
     return (patient.pk,)
 
 
-def commit(user, form: str, content: bytes, file_name: str) -> tuple[int, list[Problem]]:
+def commit(user, form: str, content: bytes, file_name: str, progress=None) -> tuple[int, list[Problem]]:
     """All rows or none. Returns (rows saved, problems)."""
-    records, problems = check(user, form, content)
+    records, problems = check(user, form, content, progress=progress)
     if problems:
         return 0, problems
     try:

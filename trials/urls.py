@@ -1,7 +1,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from trials.views import casebook, dashboard, entry, exports, imports, patients, review, screening
+from trials.views import casebook, dashboard, entry, exports, imports, jobs, patients, review, screening
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -40,6 +40,9 @@ urlpatterns = [
     path("api/v1/", include("trials.api.urls")),
     path("exports/", exports.export_page, name="exports"),
     path("imports/", imports.import_page, name="imports"),
+    path("jobs/<int:pk>/", jobs.job_page, name="job_page"),
+    path("jobs/<int:pk>/status/", jobs.job_status, name="job_status"),
+    path("jobs/<int:pk>/download/", jobs.job_download, name="job_download"),
     path("exports/audit-trail.csv", exports.audit_trail_csv, name="audit_trail_csv"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/version/", dashboard.dashboard_version, name="dashboard_version"),

@@ -1,5 +1,6 @@
 from trials.models.assessments import LabDraw, LabResult, PainAssessment, QolAssessment, TumourResponse
 from trials.models.base import Site, User
+from trials.models.jobs import Job
 from trials.models.patient import EndOfStudy, Patient
 from trials.models.review import DataQuery, ExportLog, PatientLock, SourceVerification, StudyFreeze
 from trials.models.safety import AdverseEvent
@@ -15,6 +16,7 @@ __all__ = [
     "StudyFreeze",
     "EndOfStudy",
     "Infusion",
+    "Job",
     "LabDraw",
     "LabResult",
     "PainAssessment",

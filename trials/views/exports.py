@@ -3,6 +3,7 @@
 import json
 from datetime import UTC
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -10,7 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from trials import access, data_review, exports, tables
+from trials import access, data_review, exports, jobs, tables
 from trials.audit import change_context
 from trials.models import ExportLog
 from trials.roles import DATA_MANAGER, INVESTIGATOR, has_role
@@ -31,12 +32,9 @@ def export_page(request):
         if identifiable and not reason:
             messages.error(request, _("Give the reason for an identifiable export."))
             return redirect("exports")
-        content, content_type, filename = exports.render(request.user, fmt, identifiable=identifiable)
-        with change_context(user=request.user, reason=reason or "de-identified export"):
-            ExportLog.objects.create(user=request.user, file_format=fmt, identifiable=identifiable, reason=reason)
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
+        job = jobs.start_export(request.user, fmt, identifiable=identifiable, reason=reason,
+                                background=settings.JOBS_IN_BACKGROUND)  # fmt: skip
+        return redirect("job_page", pk=job.pk)
     return TemplateResponse(
         request,
         "trials/exports.html",

@@ -1,10 +1,12 @@
 """Bulk CSV import: check first (dry run), then import all rows or none."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from trials import imports
+from trials import imports, jobs
 from trials.roles import CLINICIAN, DATA_MANAGER, has_role
 
 
@@ -20,11 +22,10 @@ def import_page(request):
         upload = request.FILES.get("file")
         if upload is None:
             context["problems"] = [imports.Problem(0, "file", "", "choose a CSV file")]
-        elif request.POST.get("action") == "commit":
-            saved, problems = imports.commit(request.user, form, upload.read(), upload.name)
-            context |= {"saved": saved, "problems": problems}
         else:
-            records, problems = imports.check(request.user, form, upload.read())
-            context |= {"checked": len(records), "problems": problems, "dry_run": True}
+            job = jobs.start_import(request.user, form, upload.read(), upload.name,
+                                    commit=request.POST.get("action") == "commit",
+                                    background=settings.JOBS_IN_BACKGROUND)  # fmt: skip
+            return redirect("job_page", pk=job.pk)
         context["form"] = form
     return TemplateResponse(request, "trials/imports.html", context)

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    """A long export or import running in the background; the page polls its progress."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    kind = models.CharField(max_length=20)  # "export" or "import"
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    message = models.CharField(max_length=500, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    content = models.BinaryField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.kind} job {self.pk} ({self.status}, {self.progress}%)"

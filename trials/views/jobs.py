@@ -1,0 +1,30 @@
+"""A background job's page: progress while it runs, then the file or the import report."""
+
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+
+from trials.models import Job
+
+
+def _own_job(request, pk) -> Job:
+    # A job's result may hold identifying data: only its owner sees it.
+    return get_object_or_404(Job.objects.defer("content"), pk=pk, user=request.user)
+
+
+def job_page(request, pk):
+    return TemplateResponse(request, "trials/job.html", {"job": _own_job(request, pk)})
+
+
+def job_status(request, pk):
+    job = _own_job(request, pk)
+    return JsonResponse({"status": job.status, "progress": job.progress, "message": job.message})
+
+
+def job_download(request, pk):
+    job = get_object_or_404(Job, pk=pk, user=request.user, kind="export", status=Job.Status.DONE)
+    if not job.content:
+        raise Http404
+    response = HttpResponse(bytes(job.content), content_type=job.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
+    return response
