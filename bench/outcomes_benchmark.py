@@ -61,9 +61,10 @@ FROM generate_series(%(start)s, %(stop)s) AS g;
 CREATE TEMP TABLE new_patients ON COMMIT DROP AS
     SELECT id, enrolled_on FROM trials_patient WHERE site_id = %(site)s AND id > %(max_id)s;
 INSERT INTO trials_screening (created_at, updated_at, version, patient_id, screened_on, kps,
-    life_expectancy_over_90_days, i1, i2, i3, i5, e1, e2, e3, e4, e5, consent_date, signed_by_id, signed_at)
+    life_expectancy_over_90_days, i1, i2, i3, i5, e1, e2, e3, e4, e5, consent_date, signed_by_id, signed_at,
+    signed_name, signature_meaning)
 SELECT now(), now(), 1, id, enrolled_on - 1, 70, 'yes', 'yes', 'yes', 'yes', 'yes', 'no', 'no', 'no', 'no', 'no',
-       enrolled_on - 1, %(signer)s, now() FROM new_patients;
+       enrolled_on - 1, %(signer)s, now(), 'Bench Coordinator', 'Eligibility reviewed' FROM new_patients;
 INSERT INTO trials_pvpprocedure (created_at, updated_at, version, patient_id, performed_on, approach, bed_rest_days,
     operator) SELECT now(), now(), 1, id, enrolled_on + 2, 'bipedicular', 3, 'Dr Bench' FROM new_patients;
 INSERT INTO trials_treatedlevel (created_at, updated_at, version, procedure_id, level, cement_ml, leakage)

@@ -212,7 +212,8 @@ class StudyFrames:
 def load_frames(user, filters: OutcomeFilters) -> StudyFrames:
     params = _query_params(user, filters)
     patients = _frame(PATIENTS, params, dtype={"levels": str, "answers": str, "response": str, "site": str})
-    labs = _frame(LABS, params)
+    labs = _frame(LABS, params, dtype={"id": "int64", "analyte": "category", "timepoint": "category",
+                                       "value": "float64"})  # fmt: skip
     events = _frame(ADVERSE_EVENTS, params)
     patients = _derive(patients, labs)
     if filters.fracture_region:
