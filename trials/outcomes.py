@@ -233,10 +233,11 @@ def _derive(patients: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
     eligible = _map_distinct(patients["answers"].fillna(""), _eligible_from_answers).astype(object)
     patients["eligible"] = eligible.where(patients["screened"].astype(bool), None)
     if not labs.empty:
-        # (patient, analyte, timepoint) is unique, so a plain unstack pivots it.
-        wide = labs.set_index(["id", "analyte", "timepoint"])["value"].unstack(["analyte", "timepoint"])  # noqa: PD010
-        wide.columns = [f"{analyte}_{timepoint}" for analyte, timepoint in wide.columns]
-        patients = patients.merge(wide, left_on="id", right_index=True, how="left")
+        # (patient, analyte, timepoint) is unique: one column per group, matched on the patient id
+        # (faster than a general pivot for 800,000 values).
+        for (analyte, timepoint), group in labs.groupby(["analyte", "timepoint"], observed=True, sort=False):
+            values = pd.Series(group["value"].to_numpy(), index=group["id"].to_numpy())
+            patients[f"{analyte}_{timepoint}"] = patients["id"].map(values)
     for analyte in protocol.ANALYTES:
         for timepoint in TIMEPOINTS:
             if f"{analyte.code}_{timepoint}" not in patients:
