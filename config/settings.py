@@ -139,6 +139,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
+# The outcome statements run in parallel on extra connections sharing one snapshot (trials/outcomes.py).
+OUTCOMES_PARALLEL = env.bool("OUTCOMES_PARALLEL", default=True)
+
 # Long exports and imports run in a background thread (trials/jobs.py); tests run them inline.
 JOBS_IN_BACKGROUND = env.bool("JOBS_IN_BACKGROUND", default=True)
 

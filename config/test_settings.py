@@ -19,3 +19,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - WhiteNoise warns 
 # Jobs inline: a background thread would not see the test's uncommitted transaction.
 # tests/test_jobs.py runs them in the background on purpose, with a transactional database.
 JOBS_IN_BACKGROUND = False
+
+# Parallel outcome statements read an exported snapshot, which cannot see the test's uncommitted
+# data; tests/test_dashboard.py checks the parallel path on committed data (transactional test).
+OUTCOMES_PARALLEL = False

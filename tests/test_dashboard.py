@@ -213,3 +213,22 @@ class TestAccess:
         client.force_login(investigator)
         assert client.get("/dashboard/download/enrolment.docx").status_code == 404
         assert client.get("/dashboard/download/secrets.csv").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_parallel_statements_give_the_same_figures(settings, monkeypatch):
+    """With OUTCOMES_PARALLEL the three statements run on extra connections sharing one snapshot."""
+    from trials.models import User
+    from trials.outcomes import OutcomeFilters, outcomes_for_user
+
+    monkeypatch.setenv("DEMO_PASSWORD", "x-demo-password")
+    call_command("load_demo", stdout=io.StringIO())
+    user = User.objects.get(username="investigator")
+    settings.OUTCOMES_PARALLEL = False
+    sequential, _frames = outcomes_for_user(user, OutcomeFilters())
+    settings.OUTCOMES_PARALLEL = True
+    parallel, _frames = outcomes_for_user(user, OutcomeFilters())
+    for result in (sequential, parallel):
+        result.pop("generated_at")
+    assert parallel == sequential
+    assert parallel["tumour_response"]["rate"] == 0.875

@@ -7,12 +7,14 @@ and `trials.statistics` do the rest. Nothing is stored or cached: every call rec
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 
 from trials import protocol, statistics
 from trials.models import Patient
@@ -186,7 +188,58 @@ def fetch_text(query: Query, params: dict) -> str:
 
 
 def _frame(query: Query, params: dict, **read_options) -> pd.DataFrame:
-    text = fetch_text(query, params)
+    return _parse(query, fetch_text(query, params), **read_options)
+
+
+@dataclass(frozen=True)
+class StudyFrames:
+    patients: pd.DataFrame  # one row per patient (all screened candidates)
+    adverse_events: pd.DataFrame  # one row per event of an enrolled patient
+
+
+def fetch_texts(queries, params: dict) -> list[str]:
+    """The results of the statements, in order.
+
+    With OUTCOMES_PARALLEL the statements run at the same time on extra connections, each importing
+    the snapshot of this transaction (pg_export_snapshot), so all of them see one consistent state of
+    the data. An exported snapshot does not show the exporting transaction's own uncommitted writes,
+    so the test suite (which runs inside a transaction) uses the sequential path.
+    """
+    if not settings.OUTCOMES_PARALLEL:
+        return [fetch_text(query, params) for query in queries]
+
+    statements = [aggregated_statement(query, params) for query in queries]
+    # The exported snapshot lives as long as the exporting transaction: keep one open meanwhile
+    # (savepoint=False: a snapshot cannot be exported from a subtransaction).
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = cursor.fetchone()[0]
+        return _run_in_parallel(statements, snapshot)
+
+
+def _run_in_parallel(statements: list[str], snapshot: str) -> list[str]:
+    import psycopg
+    from psycopg import sql as psql
+
+    connection_params = {
+        key: value for key, value in connection.get_connection_params().items() if key not in ("cursor_factory",)
+    }
+
+    def run(statement: str) -> str:
+        with psycopg.connect(**connection_params) as worker:
+            worker.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            worker.read_only = True
+            with worker.cursor() as cursor:
+                cursor.execute(psql.SQL("SET TRANSACTION SNAPSHOT {}").format(psql.Literal(snapshot)))
+                cursor.execute(statement)
+                return cursor.fetchone()[0] or ""
+
+    with ThreadPoolExecutor(max_workers=len(statements)) as pool:
+        return list(pool.map(run, statements))
+
+
+def _parse(query: Query, text: str, **read_options) -> pd.DataFrame:
     if not text:
         return pd.DataFrame(columns=query.names)
     return pd.read_csv(
@@ -203,18 +256,13 @@ def _frame(query: Query, params: dict, **read_options) -> pd.DataFrame:
     )
 
 
-@dataclass(frozen=True)
-class StudyFrames:
-    patients: pd.DataFrame  # one row per patient (all screened candidates)
-    adverse_events: pd.DataFrame  # one row per event of an enrolled patient
-
-
 def load_frames(user, filters: OutcomeFilters) -> StudyFrames:
     params = _query_params(user, filters)
-    patients = _frame(PATIENTS, params, dtype={"levels": str, "answers": str, "response": str, "site": str})
-    labs = _frame(LABS, params, dtype={"id": "int64", "analyte": "category", "timepoint": "category",
-                                       "value": "float64"})  # fmt: skip
-    events = _frame(ADVERSE_EVENTS, params)
+    patient_text, lab_text, event_text = fetch_texts(QUERIES, params)
+    patients = _parse(PATIENTS, patient_text, dtype={"levels": str, "answers": str, "response": str, "site": str})
+    labs = _parse(LABS, lab_text, dtype={"id": "int64", "analyte": "category", "timepoint": "category",
+                                         "value": "float64"})  # fmt: skip
+    events = _parse(ADVERSE_EVENTS, event_text)
     patients = _derive(patients, labs)
     if filters.fracture_region:
         patients = patients[patients["fracture_region"] == filters.fracture_region]
