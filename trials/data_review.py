@@ -72,6 +72,23 @@ def get_record(record_type: str, record_id: int):
     return model.objects.filter(pk=record_id).first()
 
 
+def visible_record(user, value: str):
+    """The record named `<form>:<id>` if the user may see it; Http404 otherwise (another site too)."""
+    from django.http import Http404
+
+    from trials import access
+
+    record_type, _sep, record_id = value.partition(":")
+    try:
+        record = get_record(record_type, int(record_id))
+    except (ValueError, ReviewRefused):
+        record = None
+    if record is None:
+        raise Http404(f"{value}: no such record")
+    access.get_patient_for_user(user, patient_of(record).pk)
+    return record
+
+
 def queryable_fields(record_type: str) -> list[tuple[str, str]]:
     model = RECORD_MODELS[record_type]
     return [

@@ -7,7 +7,7 @@ and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.
 from django.db import IntegrityError
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
 
 from trials import access, data_review, enrolment, services
@@ -220,7 +220,7 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     def create(self, request, *args, **kwargs):
         body = s.DataQuerySerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
-        record = _visible_record(request, body.validated_data["record"])
+        record = data_review.visible_record(request.user, body.validated_data["record"])
         try:
             query = data_review.raise_query(user=request.user, record=record, field=body.validated_data["field"],
                                             question=body.validated_data["question"])  # fmt: skip
@@ -251,18 +251,6 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         return self._step(request, data_review.reopen_query, reason=True)
 
 
-def _visible_record(request, value: str):
-    record_type, _sep, record_id = value.partition(":")
-    try:
-        record = data_review.get_record(record_type, int(record_id))
-    except (ValueError, data_review.ReviewRefused):
-        record = None
-    if record is None:
-        raise NotFound(f"{value}: no such record")
-    access.get_patient_for_user(request.user, data_review.patient_of(record).pk)  # 404 for another site
-    return record
-
-
 class VerificationViewSet(viewsets.GenericViewSet):
     """Source-data verification of one form (coordinator): POST {"record": "<form>:<id>"}."""
 
@@ -271,7 +259,7 @@ class VerificationViewSet(viewsets.GenericViewSet):
     serializer_class = s.DataQuerySerializer
 
     def create(self, request):
-        record = _visible_record(request, str(request.data.get("record", "")))
+        record = data_review.visible_record(request.user, str(request.data.get("record", "")))
         try:
             verification = data_review.verify(user=request.user, record=record)
         except data_review.ReviewRefused as refused:

@@ -14,19 +14,6 @@ from trials.roles import COORDINATOR, DATA_MANAGER, ROLES, has_role
 from trials.views.common import record_url
 
 
-def _record_from(request, value: str):
-    """`type:id` of a record the user may see, or 404."""
-    record_type, _sep, record_id = value.partition(":")
-    try:
-        record = data_review.get_record(record_type, int(record_id))
-    except (ValueError, data_review.ReviewRefused):
-        raise Http404 from None
-    if record is None:
-        raise Http404
-    access.get_patient_for_user(request.user, data_review.patient_of(record).pk)  # 404 for another site
-    return record
-
-
 def _queries_for(user):
     return DataQuery.objects.filter(patient__in=access.patients_for_user(user)).select_related(
         "patient", "raised_by", "answered_by"
@@ -49,7 +36,7 @@ def query_list(request):
 
 
 def query_create(request):
-    record = _record_from(request, request.GET.get("record", ""))
+    record = data_review.visible_record(request.user, request.GET.get("record", ""))
     record_type = data_review.record_type_of(record)
     error = ""
     if request.method == "POST":
@@ -122,7 +109,7 @@ def _edit_url(query, record):
 
 @require_POST
 def verify(request):
-    record = _record_from(request, request.POST.get("record", ""))
+    record = data_review.visible_record(request.user, request.POST.get("record", ""))
     try:
         data_review.verify(user=request.user, record=record)
     except data_review.ReviewRefused as refused:
