@@ -187,10 +187,6 @@ def fetch_text(query: Query, params: dict) -> str:
         return cursor.fetchone()[0] or ""
 
 
-def _frame(query: Query, params: dict, **read_options) -> pd.DataFrame:
-    return _parse(query, fetch_text(query, params), **read_options)
-
-
 @dataclass(frozen=True)
 class StudyFrames:
     patients: pd.DataFrame  # one row per patient (all screened candidates)

@@ -6,7 +6,6 @@ from collections import defaultdict
 from datetime import UTC
 from xml.sax.saxutils import escape
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,7 +13,7 @@ from django.utils import timezone
 from pghistory.models import Events
 
 from trials import access, data_review, progress
-from trials.roles import ROLES, has_role
+from trials.views.common import require_study_role
 
 
 def _display(record, field):
@@ -45,8 +44,7 @@ def casebook_pdf(request, pk):
 
 
 def casebook_context(request, pk) -> dict:
-    if not has_role(request.user, *ROLES):
-        raise PermissionDenied
+    require_study_role(request.user)
     patients = progress.with_progress_data(progress.with_status(access.patients_for_user(request.user)))
     patient = get_object_or_404(patients, pk=pk)
     forms = data_review.patient_forms(patient)

@@ -9,7 +9,13 @@ from django.utils.translation import gettext as _
 
 from trials import data_review, rules, services
 from trials.models import PatientLock
-from trials.roles import CLINICIAN, COORDINATOR, has_role
+from trials.roles import CLINICIAN, COORDINATOR, ROLES, has_role
+
+
+def require_study_role(user) -> None:
+    """Pages any of the four study roles may read (and nobody else)."""
+    if not has_role(user, *ROLES):
+        raise PermissionDenied(_("These pages are for study staff."))
 
 
 def can_enter_data(user) -> bool:

@@ -2,7 +2,6 @@
 
 from datetime import UTC
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -14,19 +13,14 @@ from rest_framework.response import Response
 
 from trials import access, data_review, outcomes, tables
 from trials.models import Patient
-from trials.roles import ROLES, has_role
 from trials.statistics import format_p
+from trials.views.common import require_study_role
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
-
-
-def _require_study_role(user) -> None:
-    if not has_role(user, *ROLES):
-        raise PermissionDenied(_("The dashboard is for study staff."))
 
 
 def _caption(filters: outcomes.OutcomeFilters, result: dict) -> str:
@@ -48,7 +42,7 @@ def _caption(filters: outcomes.OutcomeFilters, result: dict) -> str:
 
 
 def dashboard(request):
-    _require_study_role(request.user)
+    require_study_role(request.user)
     filters = outcomes.OutcomeFilters.from_query(request.GET)
     result, frames = outcomes.outcomes_for_user(request.user, filters)
     context = {
@@ -79,7 +73,7 @@ def dashboard(request):
 
 def dashboard_version(request):
     """Answers 304 while nothing changed, so an open dashboard can poll every few seconds for free."""
-    _require_study_role(request.user)
+    require_study_role(request.user)
     etag = f'"v{outcomes.data_version()}"'
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
@@ -91,7 +85,7 @@ def dashboard_version(request):
 
 
 def download(request, name: str, extension: str):
-    _require_study_role(request.user)
+    require_study_role(request.user)
     if name not in tables.TABLES or extension not in ("csv", "xlsx") and not (name, extension) == ("paired", "docx"):
         raise Http404
     filters = outcomes.OutcomeFilters.from_query(request.GET)
@@ -119,6 +113,6 @@ def download(request, name: str, extension: str):
 )
 @api_view(["GET"])
 def outcomes_api(request):
-    _require_study_role(request.user)
+    require_study_role(request.user)
     result, _frames = outcomes.outcomes_for_user(request.user, outcomes.OutcomeFilters.from_query(request.GET))
     return Response(result)

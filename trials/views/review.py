@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 
 from trials import access, data_review
 from trials.models import DataQuery
-from trials.roles import COORDINATOR, DATA_MANAGER, ROLES, has_role
-from trials.views.common import record_url
+from trials.roles import COORDINATOR, DATA_MANAGER, has_role
+from trials.views.common import record_url, require_study_role
 
 
 def _queries_for(user):
@@ -21,8 +21,7 @@ def _queries_for(user):
 
 
 def query_list(request):
-    if not has_role(request.user, *ROLES):
-        raise PermissionDenied
+    require_study_role(request.user)
     status = request.GET.get("status", "open")
     queries = _queries_for(request.user)
     if status in DataQuery.Status.values:

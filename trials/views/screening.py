@@ -10,18 +10,12 @@ from django.utils.translation import gettext as _
 
 from trials import access, enrolment, flow, forms, protocol
 from trials.models import Screening
-from trials.roles import ROLES, has_role
-from trials.views.common import locked_or_frozen
-
-
-def _require_study_role(user):
-    if not has_role(user, *ROLES):
-        raise PermissionDenied
+from trials.views.common import locked_or_frozen, require_study_role
 
 
 def review_queue(request):
     """Screenings with every answer given and no signature yet, oldest first."""
-    _require_study_role(request.user)
+    require_study_role(request.user)
     screenings = (
         Screening.objects.filter(patient__in=access.patients_for_user(request.user), signed_at__isnull=True)
         .select_related("patient__site")
@@ -33,7 +27,7 @@ def review_queue(request):
 
 
 def review(request, pk):
-    _require_study_role(request.user)
+    require_study_role(request.user)
     screening = access.get_screening_for_user(request.user, pk)
     patient = screening.patient
     if request.method == "POST":
@@ -97,7 +91,7 @@ def screening_result(request, patient_pk):
 
 
 def screening_log(request):
-    _require_study_role(request.user)
+    require_study_role(request.user)
     patients = flow.with_flow_data(access.patients_for_user(request.user).filter(screening__isnull=False))
     filters = {key: request.GET.get(key, "") for key in ("site", "result", "from", "to")}
     if filters["site"]:
@@ -127,7 +121,7 @@ def screening_log(request):
 
 
 def flow_diagram(request):
-    _require_study_role(request.user)
+    require_study_role(request.user)
     site = request.GET.get("site", "")
     patients = access.patients_for_user(request.user)
     if site:
