@@ -86,6 +86,10 @@ else:
         "default": embedded_postgres.start(EMBEDDED_PGDATA, env.str("EMBEDDED_PG_CLEANUP", default="stop") or None)
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# Keep connections between requests, but test each one before use: after a database restart
+# the next request reconnects instead of failing on a dead socket.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Users -----------------------------------------------------------------------------------
