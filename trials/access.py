@@ -47,7 +47,9 @@ def get_patient_for_user(user, pk) -> Patient:
 
 
 def _patient_form_for_user(model, user, pk):
-    queryset = _scoped(model.objects.select_related("patient__site"), user, "patient__site")
+    # The forms of a patient deleted as registered in error are gone with the patient.
+    live = model.objects.filter(patient__deleted_at__isnull=True)
+    queryset = _scoped(live.select_related("patient__site"), user, "patient__site")
     return get_object_or_404(queryset, pk=pk)
 
 

@@ -29,7 +29,9 @@ from trials.models import (
 )
 
 IDENTIFYING = ("date_of_birth", "hospital_number", "initials")
-SKIP = {"id", "created_at", "updated_at", "version", "patient", "procedure", "lab_draw", "site"}
+# Deleted forms are not exported, so their deletion fields would always be empty.
+SKIP = {"id", "created_at", "updated_at", "version", "patient", "procedure", "lab_draw", "site",
+        "deleted_at", "deleted_by", "deletion_reason"}  # fmt: skip
 
 # form name -> (model, how to reach the patient)
 FORMS = {
@@ -72,6 +74,8 @@ def study_frames(user, *, identifiable: bool = False, progress=None) -> dict[str
         columns = _columns(model, identifiable)
         key = "screening_number" if form == "patient" else f"{path}screening_number"
         queryset = model.objects.filter(**{f"{path}pk__in" if path else "pk__in": patients.values("pk")})
+        if model is LabResult:  # the results of a deleted draw go with it
+            queryset = queryset.filter(lab_draw__deleted_at__isnull=True)
         extra = {"lab_result": ["lab_draw__timepoint"], "pvp_level": []}.get(form, [])
         rows = list(queryset.order_by(key, "pk").values_list(key, *extra, *columns))
         names = ["screening_number", *[e.split("__")[-1] for e in extra], *columns]

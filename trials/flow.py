@@ -11,7 +11,7 @@ from trials.models import Patient, TumourResponse
 
 def with_flow_data(patients: QuerySet[Patient]) -> QuerySet[Patient]:
     return patients.select_related("site", "screening", "pvp_procedure", "end_of_study").annotate(
-        infusions_given=Count("infusions", filter=Q(infusions__status="given")),
+        infusions_given=Count("infusions", filter=Q(infusions__status="given", infusions__deleted_at__isnull=True)),
         assessed=Exists(TumourResponse.objects.filter(patient=OuterRef("pk"))),
     )
 

@@ -58,8 +58,10 @@ def data_version() -> int:
 
 _CRITERIA_ANSWERS = ", ".join(f"COALESCE(sc.{c.code.lower()}, '')" for c in protocol.CRITERIA if not c.derived)
 
+# Soft-deleted rows (a patient registered in error, a form deleted with a reason) never count.
 SCOPE_CONDITION = """
-    ({all_sites} OR p.site_id IN (SELECT site_id FROM trials_user_sites WHERE user_id = {user}))
+    p.deleted_at IS NULL
+    AND ({all_sites} OR p.site_id IN (SELECT site_id FROM trials_user_sites WHERE user_id = {user}))
     AND ({site} = '' OR s.code = {site}) AND ({isotype} = '' OR p.isotype = {isotype})
 """
 SCOPE = f"SELECT p.id FROM trials_patient p JOIN trials_site s ON s.id = p.site_id WHERE {SCOPE_CONDITION}"  # noqa: S608
@@ -117,12 +119,17 @@ JOIN trials_site s ON s.id = p.site_id
 LEFT JOIN trials_screening sc ON sc.patient_id = p.id
 LEFT JOIN trials_pvpprocedure pvp ON pvp.patient_id = p.id
 LEFT JOIN trials_tumourresponse resp ON resp.patient_id = p.id
-LEFT JOIN (SELECT patient_id, count(*) AS given FROM trials_infusion WHERE status = 'given' GROUP BY patient_id) inf
+LEFT JOIN (SELECT patient_id, count(*) AS given FROM trials_infusion
+           WHERE status = 'given' AND deleted_at IS NULL GROUP BY patient_id) inf
        ON inf.patient_id = p.id
 LEFT JOIN trials_painassessment pain_b ON pain_b.patient_id = p.id AND pain_b.timepoint = 'baseline'
+      AND pain_b.deleted_at IS NULL
 LEFT JOIN trials_painassessment pain_f ON pain_f.patient_id = p.id AND pain_f.timepoint = 'follow_up'
+      AND pain_f.deleted_at IS NULL
 LEFT JOIN trials_qolassessment qol_b ON qol_b.patient_id = p.id AND qol_b.timepoint = 'baseline'
+      AND qol_b.deleted_at IS NULL
 LEFT JOIN trials_qolassessment qol_f ON qol_f.patient_id = p.id AND qol_f.timepoint = 'follow_up'
+      AND qol_f.deleted_at IS NULL
 WHERE {SCOPE_CONDITION}
 """,  # noqa: S608 - built from constants; values are bound as literals by psycopg
 )
@@ -132,7 +139,7 @@ LABS = Query(
     columns=(("d.patient_id", "id"), ("r.analyte", "analyte"), ("d.timepoint", "timepoint"), ("r.value", "value")),
     source=f"""
 FROM trials_labresult r JOIN trials_labdraw d ON d.id = r.lab_draw_id
-WHERE d.timepoint IN ('baseline', 'follow_up') AND d.patient_id IN ({SCOPE})
+WHERE d.timepoint IN ('baseline', 'follow_up') AND d.deleted_at IS NULL AND d.patient_id IN ({SCOPE})
 """,  # noqa: S608
 )
 
@@ -147,7 +154,7 @@ ADVERSE_EVENTS = Query(
     source=f"""
 FROM trials_adverseevent ae JOIN trials_patient p ON p.id = ae.patient_id
 JOIN trials_site s ON s.id = p.site_id
-WHERE p.study_id IS NOT NULL AND {SCOPE_CONDITION}
+WHERE ae.deleted_at IS NULL AND p.study_id IS NOT NULL AND {SCOPE_CONDITION}
 """,  # noqa: S608
 )
 

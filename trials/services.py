@@ -4,7 +4,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from trials.audit import change_context
 from trials.models import Patient, Site
@@ -107,3 +110,41 @@ def save_record(instance, *, user, reason: str, expected_version: int | None = N
         if save_parts is not None:
             save_parts(instance)
     return instance
+
+
+# ---------------------------------------------------------------------------------------------
+# Deleting a form: only ever a soft delete, with the reason in the row and in the audit trail.
+
+
+@transaction.atomic
+def soft_delete(record, *, user, reason: str):
+    """Mark a form deleted (who, when, why); it leaves every page, count and export but not the audit.
+
+    Raises ValidationError naming the rule when the reason is missing, the record is already deleted,
+    or it is a patient who must not disappear (enrolled, or with a signed screening: those are part of
+    the screening log and the CONSORT flow). A locked patient or a frozen study is refused by the
+    database trigger (IntegrityError), as for any other change.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("A reason is required to delete a form.")})
+    model = type(record)
+    current = model.all_objects.select_for_update().get(pk=record.pk)
+    if current.is_deleted:
+        raise ValidationError(
+            _("This form was already deleted on %(when)s.") % {"when": f"{current.deleted_at:%Y-%m-%d}"}
+        )
+    if isinstance(current, Patient):
+        screening = getattr(current, "screening", None)
+        if current.is_enrolled or (screening is not None and screening.is_signed):
+            raise ValidationError(
+                _("%(patient)s has a signed screening and cannot be deleted; record the end of study instead.")
+                % {"patient": current}
+            )
+    current.deleted_at = timezone.now()
+    current.deleted_by = user
+    current.deletion_reason = reason
+    current.version += 1
+    with change_context(user=user, reason=f"deleted: {reason}"):
+        current.save(update_fields=["deleted_at", "deleted_by", "deletion_reason", "version", "updated_at"])
+    return current

@@ -60,6 +60,8 @@ class ClinicalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
 
     def get_queryset(self):
         queryset = access._scoped(self.queryset.all(), self.request.user, self.site_path)
+        if self.site_path != "site":  # the forms of a patient deleted as registered in error go with it
+            queryset = queryset.filter(patient__deleted_at__isnull=True)
         params = self.request.query_params
         prefix = "" if self.site_path == "site" else "patient__"
         if params.get("patient"):

@@ -87,7 +87,8 @@ class ClinicalForm(forms.ModelForm):
     def _get_validation_exclusions(self):
         # The patient is set by the view, not typed; without this Django would skip the
         # per-patient rules (one lab draw per timepoint, ...) and leave them to the database.
-        return super()._get_validation_exclusions() - {"patient"}
+        # deleted_at: the "once per patient" rules hold among live forms only, so the form must see it.
+        return super()._get_validation_exclusions() - {"patient", "deleted_at"}
 
     @property
     def reason(self) -> str:

@@ -9,7 +9,14 @@ from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
 from trials.audit import audited
-from trials.models.base import ClinicalRecord, InRange, range_check
+from trials.models.base import (
+    ClinicalRecord,
+    InRange,
+    SoftDeletable,
+    deletion_complete,
+    once_per_patient,
+    range_check,
+)
 from trials.models.patient import Patient
 
 Timepoint = protocol.Timepoint
@@ -44,7 +51,7 @@ def _critical_is_confirmed() -> Q:
 
 
 @audited
-class LabDraw(ClinicalRecord):
+class LabDraw(ClinicalRecord, SoftDeletable):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lab_draws")
     timepoint = models.CharField(_("timepoint"), max_length=10, choices=Timepoint)
     drawn_on = models.DateField(_("drawn on"))
@@ -53,7 +60,12 @@ class LabDraw(ClinicalRecord):
     class Meta:
         ordering = ["patient", "drawn_on"]
         constraints = [
-            models.UniqueConstraint(fields=["patient", "timepoint"], name="lab_draw_once_per_timepoint"),
+            once_per_patient(
+                "lab_draw_once_per_timepoint",
+                "timepoint",
+                _("A lab draw at this timepoint already exists for this patient."),
+            ),
+            deletion_complete("lab_draw_deletion_complete"),
         ]
 
     def __str__(self):
@@ -134,7 +146,7 @@ class LabResult(ClinicalRecord):
 
 
 @audited
-class PainAssessment(ClinicalRecord):
+class PainAssessment(ClinicalRecord, SoftDeletable):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="pain_assessments")
     timepoint = models.CharField(_("timepoint"), max_length=10, choices=Timepoint)
     assessed_on = models.DateField(_("assessed on"))
@@ -147,7 +159,12 @@ class PainAssessment(ClinicalRecord):
     class Meta:
         ordering = ["patient", "assessed_on"]
         constraints = [
-            models.UniqueConstraint(fields=["patient", "timepoint"], name="pain_once_per_timepoint"),
+            once_per_patient(
+                "pain_once_per_timepoint",
+                "timepoint",
+                _("A pain assessment at this timepoint already exists for this patient."),
+            ),
+            deletion_complete("pain_deletion_complete"),
             range_check("pain_who_grade_range", "who_grade", protocol.WHO_GRADE_RANGE),
             range_check("pain_vas_range", "vas", protocol.VAS_RANGE),
         ]
@@ -166,7 +183,7 @@ def _qol_item(code: str, label: protocol.Text) -> models.PositiveSmallIntegerFie
 
 
 @audited
-class QolAssessment(ClinicalRecord):
+class QolAssessment(ClinicalRecord, SoftDeletable):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="qol_assessments")
     timepoint = models.CharField(_("timepoint"), max_length=10, choices=Timepoint)
     assessed_on = models.DateField(_("assessed on"))
@@ -187,7 +204,12 @@ class QolAssessment(ClinicalRecord):
         verbose_name = _("QoL assessment")
         ordering = ["patient", "assessed_on"]
         constraints = [
-            models.UniqueConstraint(fields=["patient", "timepoint"], name="qol_once_per_timepoint"),
+            once_per_patient(
+                "qol_once_per_timepoint",
+                "timepoint",
+                _("A QoL assessment at this timepoint already exists for this patient."),
+            ),
+            deletion_complete("qol_deletion_complete"),
             *(range_check(f"qol_{code}_range", code, protocol.QOL_ITEM_RANGE) for code in protocol.QOL_ITEM_CODES),
         ]
 

@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -87,3 +88,59 @@ class ClinicalRecord(models.Model):
 
     class Meta:
         abstract = True
+
+
+class LiveRecords(models.Manager):
+    """The default manager of a soft-deletable form: deleted rows leave every page, export and count.
+
+    Being the default manager, it is also what `patient.infusions` and prefetches use. The rows stay
+    in the table (and in the audit trail) and remain reachable through `all_objects`.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class AllRecords(models.Manager):
+    """Every row, deleted ones included: for the casebook, the audit and restoring."""
+
+
+class SoftDeletable(models.Model):
+    """A form that can be deleted only as a soft delete with a reason (GCP: nothing entered disappears)."""
+
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True, editable=False)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False,
+        related_name="+", verbose_name=_("deleted by"),
+    )  # fmt: skip
+    # db_default: raw SQL loaders (the benchmark, restores) need not know about deletion.
+    deletion_reason = models.TextField(_("reason for deletion"), blank=True, editable=False, db_default="")
+
+    objects = LiveRecords()
+    all_objects = AllRecords()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+def deletion_complete(name: str) -> models.CheckConstraint:
+    """A deleted row names who deleted it, when and why; a live row has none of the three."""
+    return models.CheckConstraint(
+        condition=Q(deleted_at__isnull=True, deleted_by__isnull=True, deletion_reason="")
+        | (Q(deleted_at__isnull=False, deleted_by__isnull=False) & ~Q(deletion_reason="")),
+        name=name,
+    )
+
+
+LIVE = Q(deleted_at__isnull=True)
+
+
+def once_per_patient(name: str, field: str, message) -> models.UniqueConstraint:
+    """One live form per patient and `field` (a deleted form may be entered again)."""
+    return models.UniqueConstraint(
+        fields=["patient", field], condition=LIVE, name=name, violation_error_message=message
+    )

@@ -6,13 +6,13 @@ from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
 from trials.audit import audited
-from trials.models.base import ClinicalRecord, InRange, Site, not_before, range_check
+from trials.models.base import ClinicalRecord, InRange, Site, SoftDeletable, deletion_complete, not_before, range_check
 
 SPINAL_LEVEL_CHOICES = [(level, level) for level in protocol.SPINAL_LEVELS]
 
 
 @audited
-class Patient(ClinicalRecord):
+class Patient(ClinicalRecord, SoftDeletable):
     class Sex(models.TextChoices):
         MALE = "M", _("male")
         FEMALE = "F", _("female")
@@ -67,6 +67,11 @@ class Patient(ClinicalRecord):
     class Meta:
         ordering = ["site__code", "screening_number"]
         constraints = [
+            deletion_complete("patient_deletion_complete"),
+            # Only a patient registered in error (never enrolled) can be deleted.
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True) | Q(study_id__isnull=True), name="patient_deleted_only_unenrolled"
+            ),
             range_check("patient_weight_kg_range", "weight_kg", protocol.WEIGHT_KG),
             range_check("patient_height_cm_range", "height_cm", protocol.HEIGHT_CM),
             models.CheckConstraint(

@@ -5,14 +5,14 @@ from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
 from trials.audit import audited
-from trials.models.base import ClinicalRecord, InRange, not_before, range_check
+from trials.models.base import ClinicalRecord, InRange, SoftDeletable, deletion_complete, not_before, range_check
 from trials.models.patient import Patient
 
 Term = protocol.AdverseEventTerm
 
 
 @audited
-class AdverseEvent(ClinicalRecord):
+class AdverseEvent(ClinicalRecord, SoftDeletable):
     class RelatedTo(models.TextChoices):
         PVP = "pvp", _("PVP")
         ZOLEDRONIC_ACID = "zoledronic_acid", _("zoledronic acid")
@@ -58,6 +58,7 @@ class AdverseEvent(ClinicalRecord):
     class Meta:
         ordering = ["patient", "onset_on"]
         constraints = [
+            deletion_complete("ae_deletion_complete"),
             range_check("ae_ctcae_grade_range", "ctcae_grade", protocol.CTCAE_GRADE_RANGE),
             range_check("ae_max_temperature_range", "max_temperature_c", protocol.FEVER_TEMPERATURE_C),
             not_before("ae_resolved_not_before_onset", "resolved_on", "onset_on"),

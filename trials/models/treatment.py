@@ -6,7 +6,14 @@ from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
 from trials.audit import audited
-from trials.models.base import ClinicalRecord, InRange, range_check
+from trials.models.base import (
+    ClinicalRecord,
+    InRange,
+    SoftDeletable,
+    deletion_complete,
+    once_per_patient,
+    range_check,
+)
 from trials.models.patient import SPINAL_LEVEL_CHOICES, Patient
 
 
@@ -70,7 +77,7 @@ class TreatedLevel(ClinicalRecord):
 
 
 @audited
-class Infusion(ClinicalRecord):
+class Infusion(ClinicalRecord, SoftDeletable):
     class Status(models.TextChoices):
         GIVEN = "given", _("given")
         HELD = "held", _("held")
@@ -98,7 +105,12 @@ class Infusion(ClinicalRecord):
     class Meta:
         ordering = ["patient", "cycle"]
         constraints = [
-            models.UniqueConstraint(fields=["patient", "cycle"], name="infusion_cycle_once_per_patient"),
+            once_per_patient(
+                "infusion_cycle_once_per_patient",
+                "cycle",
+                _("An infusion of this cycle already exists for this patient."),
+            ),
+            deletion_complete("infusion_deletion_complete"),
             range_check("infusion_cycle_range", "cycle", protocol.CYCLE_RANGE),
             range_check("infusion_dose_mg_range", "dose_mg", protocol.DOSE_MG),
             range_check("infusion_diluent_ml_range", "diluent_ml", protocol.DILUENT_ML),
