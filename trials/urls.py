@@ -1,7 +1,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from trials.views import casebook, dashboard, entry, exports, imports, jobs, patients, review, screening
+from trials.views import casebook, dashboard, deletion, entry, exports, imports, jobs, patients, review, screening
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
@@ -9,6 +9,8 @@ urlpatterns = [
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_record, name="patient_record"),
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
+    path("patients/<int:pk>/delete/", deletion.patient_delete, name="patient_delete"),
+    path("patients/<int:patient_pk>/<slug:form>/<int:pk>/delete/", deletion.form_delete, name="form_delete"),
     path("patients/<int:pk>/casebook/", casebook.casebook, name="casebook"),
     path("patients/<int:pk>/casebook.pdf", casebook.casebook_pdf, name="casebook_pdf"),
     path("patients/<int:patient_pk>/screening/", entry.screening_form, name="screening_form"),

@@ -283,3 +283,9 @@ class DataQuerySerializer(serializers.ModelSerializer):
 
 class TextSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, allow_blank=True, help_text="the answer, or the reason")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        allow_blank=False, max_length=500, help_text="why: required to delete a form, unlock a record or unfreeze"
+    )

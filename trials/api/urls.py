@@ -20,6 +20,7 @@ router.register("adverse-events", views.AdverseEventViewSet, basename="adverse-e
 router.register("end-of-study", views.EndOfStudyViewSet, basename="end-of-study")
 router.register("data-queries", views.DataQueryViewSet, basename="data-query")
 router.register("verifications", views.VerificationViewSet, basename="verification")
+router.register("study", views.StudyViewSet, basename="study")
 
 urlpatterns = [
     path("outcomes/", outcomes_api, name="api_outcomes"),

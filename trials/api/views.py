@@ -4,7 +4,9 @@ Writes go through `services.save_record` (audit context with the user and reason
 and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied
@@ -27,9 +29,14 @@ from trials.models import (
     TreatedLevel,
     TumourResponse,
 )
-from trials.roles import CLINICIAN, COORDINATOR, ROLES, has_role
+from trials.roles import CLINICIAN, COORDINATOR, DATA_MANAGER, ROLES, has_role
 
 INITIAL_ENTRY = "initial entry"
+
+
+class ValidationErrorResponse(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
 
 
 class Conflict(APIException):
@@ -52,7 +59,8 @@ class StudyRolePermission(permissions.BasePermission):
 
 class ClinicalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                       mixins.UpdateModelMixin, viewsets.GenericViewSet):  # fmt: skip
-    """List (filter by ?patient=, ?site=, ?timepoint=), create, retrieve, update. No hard delete."""
+    """List (filter by ?patient=, ?site=, ?timepoint=), create, retrieve, update. No hard delete:
+    the viewsets of deletable forms add SoftDeleteMixin."""
 
     permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
     site_path = "patient__site"
@@ -107,6 +115,31 @@ class ClinicalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         raise NotImplementedError
 
 
+class SoftDeleteMixin:
+    """DELETE is a soft delete with a reason: {"reason": "..."} in the body (or ?reason=); 204 when done."""
+
+    @extend_schema(request=s.ReasonSerializer, responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        record = self.get_object()
+        body = s.ReasonSerializer(data=request.data or {"reason": request.query_params.get("reason", "")})
+        body.is_valid(raise_exception=True)
+        try:
+            services.soft_delete(record, user=request.user, reason=body.validated_data["reason"])
+        except ValidationError as refused:
+            raise ValidationErrorResponse({"detail": " ".join(refused.messages)}) from refused
+        except IntegrityError as error:  # locked or frozen
+            raise Conflict({"detail": str(error).splitlines()[0]}) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+DATA_MANAGER_ACTION = [permissions.IsAuthenticated]
+
+
+def _data_manager_only(request, what: str) -> None:
+    if not has_role(request.user, DATA_MANAGER):
+        raise PermissionDenied(f"Only a data manager may {what}.")
+
+
 class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.SiteSerializer
     permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
@@ -115,7 +148,7 @@ class SiteViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return access.sites_for_user(self.request.user)
 
 
-class PatientViewSet(ClinicalViewSet):
+class PatientViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = Patient.objects.select_related("site")
     serializer_class = s.PatientSerializer
     site_path = "site"
@@ -123,6 +156,28 @@ class PatientViewSet(ClinicalViewSet):
     def perform_create(self, serializer):
         data = {k: v for k, v in serializer.validated_data.items() if k not in ("reason", "version")}
         serializer.instance = services.register_patient(**data, user=self.request.user)
+
+    # The role check is the data-manager check inside (StudyRolePermission would ask for a clinician).
+    @action(detail=True, methods=["post"], serializer_class=s.ReasonSerializer, permission_classes=DATA_MANAGER_ACTION)
+    def lock(self, request, pk=None):
+        """Lock a fully verified record (data manager); the twin of the record page's Lock button."""
+        _data_manager_only(request, "lock a patient record")
+        patient = self.get_object()
+        try:
+            data_review.lock_patient(user=request.user, patient=patient)
+        except data_review.ReviewRefused as refused:
+            raise Conflict({"detail": str(refused)}) from refused
+        return Response({"patient": patient.screening_number, "locked": True})
+
+    @action(detail=True, methods=["post"], serializer_class=s.ReasonSerializer, permission_classes=DATA_MANAGER_ACTION)
+    def unlock(self, request, pk=None):
+        """Unlock with a reason (data manager)."""
+        _data_manager_only(request, "unlock a patient record")
+        patient = self.get_object()
+        body = s.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data_review.unlock_patient(user=request.user, patient=patient, reason=body.validated_data["reason"])
+        return Response({"patient": patient.screening_number, "locked": False})
 
 
 class ScreeningViewSet(ClinicalViewSet):
@@ -158,12 +213,12 @@ class PvpProcedureViewSet(ClinicalViewSet):
             TreatedLevel.objects.create(procedure=saved, **level)
 
 
-class InfusionViewSet(ClinicalViewSet):
+class InfusionViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = Infusion.objects.select_related("patient")
     serializer_class = s.InfusionSerializer
 
 
-class LabDrawViewSet(ClinicalViewSet):
+class LabDrawViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = LabDraw.objects.select_related("patient").prefetch_related("results")
     serializer_class = s.LabDrawSerializer
     part_fields = ("results", "critical_confirmed")
@@ -180,12 +235,12 @@ class LabDrawViewSet(ClinicalViewSet):
             )  # fmt: skip
 
 
-class PainAssessmentViewSet(ClinicalViewSet):
+class PainAssessmentViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = PainAssessment.objects.select_related("patient")
     serializer_class = s.PainAssessmentSerializer
 
 
-class QolAssessmentViewSet(ClinicalViewSet):
+class QolAssessmentViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = QolAssessment.objects.select_related("patient")
     serializer_class = s.QolAssessmentSerializer
 
@@ -195,7 +250,7 @@ class TumourResponseViewSet(ClinicalViewSet):
     serializer_class = s.TumourResponseSerializer
 
 
-class AdverseEventViewSet(ClinicalViewSet):
+class AdverseEventViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = AdverseEvent.objects.select_related("patient")
     serializer_class = s.AdverseEventSerializer
 
@@ -268,3 +323,33 @@ class VerificationViewSet(viewsets.GenericViewSet):
             raise PermissionDenied(str(refused)) from refused
         return Response({"record": request.data["record"], "version": verification.record_version,
                          "verified_at": verification.verified_at}, status=status.HTTP_201_CREATED)  # fmt: skip
+
+
+class StudyViewSet(viewsets.ViewSet):
+    """The study's freeze state: GET /study/, POST /study/freeze/, POST /study/unfreeze/ (data manager)."""
+
+    permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
+    write_roles = (DATA_MANAGER,)
+    serializer_class = s.ReasonSerializer
+
+    def _state(self):
+        since = data_review.frozen_since()
+        return Response({"frozen": since is not None, "frozen_since": since})
+
+    def list(self, request):
+        return self._state()
+
+    @extend_schema(request=None)
+    @action(detail=False, methods=["post"])
+    def freeze(self, request):
+        _data_manager_only(request, "freeze the study")
+        data_review.freeze_study(user=request.user)
+        return self._state()
+
+    @action(detail=False, methods=["post"])
+    def unfreeze(self, request):
+        _data_manager_only(request, "unfreeze the study")
+        body = s.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data_review.unfreeze_study(user=request.user, reason=body.validated_data["reason"])
+        return self._state()

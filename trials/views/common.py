@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from trials import data_review, rules, services
-from trials.models import PatientLock
+from trials import access, data_review, rules, services
+from trials.models import AdverseEvent, Infusion, LabDraw, PainAssessment, Patient, PatientLock, QolAssessment
 from trials.roles import CLINICIAN, COORDINATOR, ROLES, has_role
 
 
@@ -118,6 +118,37 @@ def edit_record(
         "title": title,
         "conflict": conflict,
         "cancel_url": record_url(patient, anchor),
+        "delete_url": delete_url_for(form.instance if form.instance.pk else None),
         **(context or {}),
     }
     return render(request, template, context, status=409 if conflict else 200)
+
+
+# --- deletion (the pages are in views/deletion.py) -----------------------------------------------
+
+# URL slug -> (model, site-scoped getter, the record page's anchor). The slugs are the edit pages'.
+DELETABLE_FORMS = {
+    "infusions": (Infusion, access.get_infusion_for_user, "infusions"),
+    "labs": (LabDraw, access.get_lab_draw_for_user, "labs"),
+    "pain": (PainAssessment, access.get_pain_assessment_for_user, "pain"),
+    "qol": (QolAssessment, access.get_qol_assessment_for_user, "qol"),
+    "adverse-events": (AdverseEvent, access.get_adverse_event_for_user, "adverse-events"),
+}
+DELETION_FIELDS = {"deleted_at", "deleted_by", "deletion_reason"}
+SLUG_OF_MODEL = {model: slug for slug, (model, _getter, _anchor) in DELETABLE_FORMS.items()}
+
+
+def patient_is_deletable(patient: Patient) -> bool:
+    """Only a patient registered in error: never enrolled, screening not signed (the rule in services)."""
+    screening = getattr(patient, "screening", None)
+    return not patient.is_enrolled and not (screening is not None and screening.is_signed)
+
+
+def delete_url_for(record) -> str:
+    """The delete page of a saved record, or "" when it cannot be deleted."""
+    if record is None or record.pk is None:
+        return ""
+    if isinstance(record, Patient):
+        return reverse("patient_delete", args=[record.pk]) if patient_is_deletable(record) else ""
+    slug = SLUG_OF_MODEL.get(type(record))
+    return reverse("form_delete", args=[record.patient_id, slug, record.pk]) if slug else ""
