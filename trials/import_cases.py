@@ -73,22 +73,25 @@ def check_patients(user, rows: list[dict], progress=None) -> tuple[list[Patient]
             problems.append(Problem(number, "site", code, rule))
             continue
         record = Patient(site=site)
-        row_problems = set_values(record, fields, row, number)
-        row_problems += _patient_key_problems(record, row, number, taken, numbers_in_file)
+        parse_problems = set_values(record, fields, row, number)
+        checks = _patient_key_problems(record, row, number, taken, numbers_in_file)
         hospital_key = (site.pk, record.hospital_number)
         if record.hospital_number and hospital_key in registered:
             rule = f"a patient with this hospital number is already registered at {site.code}"
-            row_problems.append(Problem(number, "hospital_number", record.hospital_number,
-                                        f"{rule} ({registered[hospital_key]})"))  # fmt: skip
+            checks.append(Problem(number, "hospital_number", record.hospital_number,
+                                  f"{rule} ({registered[hospital_key]})"))  # fmt: skip
         elif record.hospital_number and hospital_key in hospital_numbers_in_file:
             rule = "the same hospital number appears twice in the file (one patient, one registration)"
-            row_problems.append(Problem(number, "hospital_number", record.hospital_number, rule))
+            checks.append(Problem(number, "hospital_number", record.hospital_number, rule))
         hospital_numbers_in_file.add(hospital_key)
-        if not row_problems:
+        if not parse_problems:
             exclude = ["version", "screening_number", "study_id"]  # checked above, with the site's pattern
-            row_problems = clean_problems(record, row, number, exclude=exclude)
-        if not row_problems:
-            row_problems = _derived_problems(record, row, number)
+            checks += clean_problems(record, row, number, exclude=exclude)
+        if not parse_problems and not checks:
+            checks = _derived_problems(record, row, number)
+        # A cell that could not be read is reported once, not again by the rules that use it.
+        unreadable = {problem.field for problem in parse_problems}
+        row_problems = parse_problems + [problem for problem in checks if problem.field not in unreadable]
         problems.extend(row_problems)
         records.append(record)
     return records, problems
