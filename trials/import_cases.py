@@ -32,7 +32,7 @@ from trials.services import enrol_patient
 PATIENT_REQUIRED = ["sex", "date_of_birth", "hospital_number", "initials", "isotype"]
 # Written by the exports, recomputed by the application: checked against the data when filled in.
 PATIENT_DERIVED = ["age_at_enrolment", "fracture_region"]
-TRANSCRIBED = "Paper signature transcribed at import, not an electronic signature: "
+TRANSCRIBED = "Paper signature transcribed at import (not an electronic signature): "
 LEVEL_PREFIX = "pvp_level."
 
 
