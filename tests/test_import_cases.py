@@ -189,3 +189,14 @@ def test_the_page_names_the_import_order(client, coordinator):
     page = client.get("/imports/").content.decode()
     assert "Import the files in this order: patient, screening" in page
     assert "pvp_level" in page
+
+
+def test_a_bad_patient_file_changes_nothing_not_even_the_counters(clinician):
+    text = PATIENT_HEADER + (
+        "AAA-S005,,,AAA,M,1950-01-01,HN-2,AB,70,IgG,T12,,\n"
+        ",,,AAA,M,2999-01-01,HN-3,AB,70,IgG,T12,,\n"  # born in the future
+    )
+    saved, problems = imports.commit(clinician, "patient", text.encode(), "cases.csv")
+    assert (saved, found(problems)) == (0, {(2, "date_of_birth", "2999-01-01")})
+    assert not Patient.objects.exists()
+    assert Site.objects.get(code="AAA").last_screening_number == 0
