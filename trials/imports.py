@@ -2,19 +2,17 @@
 
 A dry run reports every problem as (row, field, value, rule); the commit runs the same checks
 and saves everything in one transaction or nothing, audited with the reason "import <file name>".
-Rows refer to their patient by `screening_number`, as the exports do.
+Rows refer to their patient by `screening_number`, as the exports do, so the forms are imported
+in the order of IMPORTABLE: patients, then screenings, then the treatment and follow-up forms.
+Patients, screenings and PVP procedures have their own rules in `trials.import_cases`.
 """
 
-import csv
-import io
-from dataclasses import dataclass
-
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from trials import access
+from trials import access, import_cases
 from trials.audit import change_context
 from trials.exports import _fields
+from trials.import_rows import MAX_BYTES, Problem, clean_problems, read_rows, set_values
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -22,78 +20,79 @@ from trials.models import (
     LabDraw,
     LabResult,
     PainAssessment,
+    Patient,
+    PvpProcedure,
     QolAssessment,
+    Screening,
     TumourResponse,
 )
 
+__all__ = ["IMPORTABLE", "MAX_BYTES", "ORDER_NOTE", "Problem", "check", "commit", "expected_columns"]
+
+# In the order the files must be imported: each form refers to records of the forms above it.
 IMPORTABLE = {
-    "pain": PainAssessment,
-    "qol": QolAssessment,
+    "patient": Patient,
+    "screening": Screening,
+    "pvp_procedure": PvpProcedure,
     "infusion": Infusion,
     "lab_draw": LabDraw,
     "lab_result": LabResult,
+    "pain": PainAssessment,
+    "qol": QolAssessment,
     "response": TumourResponse,
     "adverse_event": AdverseEvent,
     "end_of_study": EndOfStudy,
 }
-MAX_BYTES = 5 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Problem:
-    row: int  # 1 = the first data row; 0 = the file itself
-    field: str
-    value: str
-    rule: str
+ORDER_NOTE = (
+    "Import the files in this order: patient, screening (a coordinator signs the screenings, or imports "
+    "paper signatures), then pvp_procedure with its pvp_level file, infusion, lab_draw before lab_result, "
+    "pain, qol, response, adverse_event, end_of_study."
+)
+LEVELS = "pvp_level"  # the second file of the pvp_procedure form
 
 
 def expected_columns(form: str) -> list[str]:
+    if form == "patient":
+        return import_cases.patient_columns()
+    if form == LEVELS:
+        return import_cases.level_columns()
     columns = ["screening_number"] + (["timepoint"] if form == "lab_result" else [])
     return columns + [field.name for field in _fields(IMPORTABLE[form], identifiable=False)]
 
 
-def check(user, form: str, content: bytes, progress=None) -> tuple[list, list[Problem]]:
-    """Parse and validate every row; returns the unsaved records and the problems found."""
+def check(user, form: str, content: bytes, progress=None, levels: bytes | None = None) -> tuple[list, list[Problem]]:
+    """Parse and validate every row; returns the unsaved records and the problems found.
+
+    `levels` is the PVP levels file, read with the pvp_procedure form only.
+    """
     if form not in IMPORTABLE:
         return [], [Problem(0, "form", form, f"not an importable form ({', '.join(IMPORTABLE)})")]
-    if len(content) > MAX_BYTES:
-        return [], [Problem(0, "file", f"{len(content)} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")]
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [], [Problem(0, "file", "", "not UTF-8 text (save the sheet as CSV UTF-8)")]
-    reader = csv.DictReader(io.StringIO(text))
-    allowed = set(expected_columns(form))
-    unknown = [name for name in reader.fieldnames or [] if name not in allowed]
-    if unknown or "screening_number" not in (reader.fieldnames or []):
-        return [], [Problem(0, "columns", ", ".join(unknown) or "(none)",
-                            f"the columns must be among: {', '.join(expected_columns(form))}")]  # fmt: skip
+    required = import_cases.PATIENT_REQUIRED if form == "patient" else ["screening_number"]
+    rows, problems = read_rows(content, expected_columns(form), required)
+    if problems and form == "patient" and problems[0].rule == "required columns are missing":
+        # The usual cause: a de-identified export, which leaves the identifying columns out.
+        rule = ("required columns are missing: patients need the identifiable export "
+                "(date of birth, hospital number and initials)")  # fmt: skip
+        problems = [Problem(0, "columns", problems[0].value, rule)]
+    if problems:
+        return [], problems
+    if form == "patient":
+        return import_cases.check_patients(user, rows, progress)
     model = IMPORTABLE[form]
     fields = {field.name: field for field in _fields(model, identifiable=False)}
-    patients = {p.screening_number: p for p in access.patients_for_user(user)}
-    records, problems, seen = [], [], set()
-    rows = list(reader)
+    patients = {p.screening_number: p for p in access.patients_for_user(user).select_related("screening")}
+    records, problems, seen, procedures = [], [], set(), {}
     for number, row in enumerate(rows, start=1):
         if progress and number % 200 == 0:
             progress(int(90 * number / len(rows)))
-        patient = patients.get(row.get("screening_number", ""))
+        key = row.get("screening_number", "").strip()
+        patient = patients.get(key)
         if patient is None:
-            problems.append(Problem(number, "screening_number", row.get("screening_number", ""),
-                                    "no such patient at your sites"))  # fmt: skip
+            rule = "no such patient at your sites (import the patient file first)"
+            problems.append(Problem(number, "screening_number", key, rule))
             continue
         record = model()
-        row_problems = []
-        for name, raw in row.items():
-            if name not in fields:
-                continue
-            field = fields[name]
-            try:
-                value = field.to_python(raw) if raw not in ("", None) else (None if field.null else "")
-                if value is None and not field.null and field.has_default():
-                    value = field.get_default()
-                setattr(record, name, value)
-            except ValidationError as error:
-                row_problems.append(Problem(number, name, raw, " ".join(error.messages)))
+        row_problems = set_values(record, fields, row, number)
         if form == "lab_result":
             record.lab_draw = LabDraw.objects.filter(patient=patient, timepoint=row.get("timepoint")).first()
             if record.lab_draw is None:
@@ -101,19 +100,20 @@ def check(user, form: str, content: bytes, progress=None) -> tuple[list, list[Pr
                 row_problems.append(Problem(number, "timepoint", row.get("timepoint", ""), rule))
         else:
             record.patient = patient
+        if not row_problems and form == "screening":
+            row_problems = import_cases.screening_problems(user, record, row, number)
         if not row_problems:
-            try:
-                record.full_clean(exclude=["version"])
-            except ValidationError as error:
-                for name, messages in error.message_dict.items():
-                    raw = row.get(name, "")
-                    row_problems.extend(Problem(number, name, raw, message) for message in messages)
-        key = _natural_key(form, record, patient)
-        if key in seen:
+            row_problems = clean_problems(record, row, number, exclude=["version"])
+        natural_key = _natural_key(form, record, patient)
+        if natural_key in seen:
             row_problems.append(Problem(number, "row", "", "the same record appears twice in the file"))
-        seen.add(key)
+        seen.add(natural_key)
         problems.extend(row_problems)
         records.append(record)
+        if form == "pvp_procedure":
+            procedures[key] = (record, number)
+    if form == "pvp_procedure":
+        problems += import_cases.check_levels(procedures, levels)
     return records, problems
 
 
@@ -128,15 +128,25 @@ def _natural_key(form, record, patient):
     return (patient.pk,)
 
 
-def commit(user, form: str, content: bytes, file_name: str, progress=None) -> tuple[int, list[Problem]]:
-    """All rows or none. Returns (rows saved, problems)."""
-    records, problems = check(user, form, content, progress=progress)
+SAVE = {
+    "patient": import_cases.save_patient,
+    "screening": import_cases.save_screening,
+    "pvp_procedure": import_cases.save_procedure,
+}
+
+
+def commit(
+    user, form: str, content: bytes, file_name: str, progress=None, levels: bytes | None = None
+) -> tuple[int, list[Problem]]:
+    """All rows or none. Returns (rows saved, problems); a procedure counts as one row with its levels."""
+    records, problems = check(user, form, content, progress=progress, levels=levels)
     if problems:
         return 0, problems
+    save = SAVE.get(form, lambda record: record.save())
     try:
         with transaction.atomic(), change_context(user=user, reason=f"import {file_name}"):
             for record in records:
-                record.save()
+                save(record)
     except IntegrityError as error:  # a lock, a freeze, or a record created meanwhile
         return 0, [Problem(0, "database", "", str(error).splitlines()[0])]
     return len(records), []

@@ -59,15 +59,18 @@ def start_export(user, fmt: str, *, identifiable: bool, reason: str, background:
     return start(job, work, background=background)
 
 
-def start_import(user, form: str, content: bytes, file_name: str, *, commit: bool, background: bool = True) -> Job:
+def start_import(
+    user, form: str, content: bytes, file_name: str, *, commit: bool, background: bool = True, levels=None
+) -> Job:
+    """`levels` is the PVP levels file that comes with the pvp_procedure form."""
     job = Job.objects.create(kind="import", user=user, message=f"{'import' if commit else 'check'} {file_name}")
 
     def work(job):
         progress = lambda percent: _update(job, progress=percent)  # noqa: E731
         if commit:
-            saved, problems = imports.commit(user, form, content, file_name, progress=progress)
+            saved, problems = imports.commit(user, form, content, file_name, progress=progress, levels=levels)
         else:
-            records, problems = imports.check(user, form, content, progress=progress)
+            records, problems = imports.check(user, form, content, progress=progress, levels=levels)
             saved = None
         _update(job, status=Job.Status.DONE, progress=100, result={
             "form": form, "file": file_name, "committed": commit, "saved": saved,
