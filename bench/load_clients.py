@@ -146,6 +146,8 @@ class Clinician:
             if error in ("timeout", "connection dropped") and method != "GET":
                 uncertain = True
                 self.recorder.unacknowledged += 1
+            elif error == "5xx" and method != "GET":
+                uncertain = True  # a failure at COMMIT may come after the data was saved: look before re-sending
             if time.monotonic() > self.deadline + self.grace:
                 self.recorder.gave_up += 1
                 return None
