@@ -57,6 +57,16 @@ class TestSignature:
         assert screening.signed_at.utcoffset().total_seconds() == 0  # stored in UTC
         assert screening.events.last().pgh_context.metadata["reason"].startswith("e-signature")
 
+    def test_the_password_is_hashed_once_per_signature(self, coordinator, site_a, monkeypatch):
+        # Real hashers cost about a second of CPU under load (bench/load_test.py): once is enough.
+        calls = []
+        check = type(coordinator).check_password
+        counted = lambda user, raw: calls.append(raw) or check(user, raw)  # noqa: E731
+        monkeypatch.setattr(type(coordinator), "check_password", counted)
+        screening = factories.ScreeningFactory(patient=factories.PatientFactory(site=site_a))
+        assert enrolment.sign_screening(screening, signer=coordinator, password=PASSWORD).signed
+        assert calls == [PASSWORD]
+
     def test_signing_an_ineligible_screening_records_a_screen_failure(self, coordinator, site_a):
         screening = factories.ScreeningFactory(patient=factories.PatientFactory(site=site_a), e4="yes")
         result = enrolment.sign_screening(screening, signer=coordinator, password=PASSWORD)

@@ -39,7 +39,10 @@ def sign_screening(
     `reviewed_version` is the version the coordinator had on screen: if the answers changed since,
     the signature is refused (a signature covers what was reviewed, nothing else).
     """
-    refusal = _refusal(screening, signer, password, reviewed_version)
+    # Checked once: password hashing is slow on purpose (about a second of CPU under load), and the
+    # second look under the lock only needs the answer.
+    password_ok = signer.check_password(password or "")
+    refusal = _refusal(screening, signer, password_ok, reviewed_version)
     if refusal:
         SignatureAttempt.objects.create(
             screening=screening, user=signer, succeeded=False, refusal=refusal, remote_addr=remote_addr
@@ -47,7 +50,7 @@ def sign_screening(
         return SignatureResult(False, refusal)
     with transaction.atomic():
         screening = Screening.objects.select_for_update().select_related("patient").get(pk=screening.pk)
-        refusal = _refusal(screening, signer, password, reviewed_version)  # again, under the lock
+        refusal = _refusal(screening, signer, password_ok, reviewed_version)  # again, under the lock
         if refusal:
             return SignatureResult(False, refusal)
         with change_context(user=signer, reason=f"e-signature: {SIGNATURE_MEANING}"):
@@ -71,10 +74,10 @@ def sign_screening(
     return SignatureResult(True, _("Signed. The candidate is recorded as a screen failure."))
 
 
-def _refusal(screening: Screening, signer, password: str, reviewed_version: int | None) -> str:
+def _refusal(screening: Screening, signer, password_ok: bool, reviewed_version: int | None) -> str:
     if not may_sign(signer):
         return _("Only a coordinator may sign an eligibility screening.")
-    if not signer.check_password(password or ""):
+    if not password_ok:
         return _("The password is not correct: the screening was not signed.")
     if screening.is_signed:
         return _("This screening is already signed.")
