@@ -7,3 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("trials.urls")),
 ]
+
+# A clear 503 (JSON for the API) while the database is unreachable; see trials/views/errors.py.
+handler500 = "trials.views.errors.server_error"
