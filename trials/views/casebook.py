@@ -10,10 +10,12 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pghistory.models import Events
 
 from trials import access, data_review, progress
-from trials.views.common import require_study_role
+from trials.import_cases import TRANSCRIBED
+from trials.views.common import DELETABLE_FORMS, require_study_role
 
 
 def _display(record, field):
@@ -28,6 +30,15 @@ def _rows(record):
         for field in record._meta.concrete_fields
         if field.name not in {"id", "patient", "procedure", "lab_draw", "site"} and not field.is_relation
     ]
+
+
+def deleted_forms(patient) -> list:
+    """Forms deleted with a reason: inspectors must see that they existed, when and why they went."""
+    deleted = []
+    for model, _getter, _anchor in DELETABLE_FORMS.values():
+        rows = model.all_objects.filter(patient=patient, deleted_at__isnull=False).select_related("deleted_by")
+        deleted += list(rows)
+    return sorted(deleted, key=lambda record: record.deleted_at)
 
 
 def casebook(request, pk):
@@ -75,7 +86,10 @@ def casebook_context(request, pk) -> dict:
             "last": last,
             "last_context": (last.pgh_context or {}) if last else {},
         })  # fmt: skip
-    return {"patient": patient, "sections": sections,
+    screening = getattr(patient, "screening", None)
+    transcribed = screening is not None and screening.signature_meaning.startswith(TRANSCRIBED)
+    return {"patient": patient, "sections": sections, "deleted": deleted_forms(patient),
+            "signature_label": _("Signature (paper, transcribed)") if transcribed else _("Electronic signature"),
             "progress": progress.patient_progress(patient, timezone.localdate()),
             "queries": list(patient.data_queries.select_related("raised_by", "answered_by").order_by("raised_at")),
             "infusions": progress.infusion_rows(patient), "printed_at": timezone.now()}  # fmt: skip
@@ -107,7 +121,7 @@ def render_pdf(context: dict) -> bytes:
     ]  # fmt: skip
     screening = getattr(patient, "screening", None)
     if screening is not None and screening.is_signed:
-        story.append(Paragraph(text(f"Electronic signature: {screening.signed_name}, "
+        story.append(Paragraph(text(f"{context['signature_label']}: {screening.signed_name}, "
                                     f"{screening.signed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, "
                                     f"{screening.signature_meaning}"), styles["Normal"]))  # fmt: skip
     for flag in progress_.flags:
@@ -125,6 +139,14 @@ def render_pdf(context: dict) -> bytes:
             )
         story.append(KeepTogether([Paragraph(text(section["title"]), styles["Heading4"]), table,
                                    Paragraph(text(audit), styles["Italic"])]))  # fmt: skip
+    if context["deleted"]:
+        story.append(Paragraph("Deleted forms", styles["Heading3"]))
+    for record in context["deleted"]:
+        when = f"{record.deleted_at:%Y-%m-%d %H:%M}"
+        line = (
+            f"{record._meta.verbose_name}: {record} — deleted {when} by {record.deleted_by}: {record.deletion_reason}"
+        )
+        story.append(Paragraph(text(line), styles["Normal"]))
     story.append(Paragraph("Data queries", styles["Heading3"]))
     for query in context["queries"] or []:
         story.append(Paragraph(text(f"{query.record_type}.{query.field}: {query.question} [{query.status}] "
