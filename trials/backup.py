@@ -14,6 +14,7 @@ pg_restore orders the script so that data is loaded before the triggers are crea
 event or guard fires while the old rows come back.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -145,7 +146,10 @@ def run_client(command: list, environment: dict[str, str]) -> str:
 
 def tables_in_dump(folder: Path, dump: Path) -> int:
     """Number of tables whose data the dump holds; also proves the file is a readable dump."""
-    listing = run_client([folder / "pg_restore", "--list", dump], dict(os.environ))
+    try:
+        listing = run_client([folder / "pg_restore", "--list", dump], dict(os.environ))
+    except BackupError as error:
+        raise BackupError(f"{dump} is not a readable backup, nothing was changed: {error}") from error
     return sum(1 for line in listing.splitlines() if not line.startswith(";") and " TABLE DATA " in line)
 
 
@@ -231,9 +235,10 @@ def load_script(folder: Path, dump: Path, environment: dict[str, str], *, empty_
             shutil.copyfileobj(script.stdout, loader.stdin)
             if script.wait() == 0:
                 loader.stdin.write(b"COMMIT;\n")
-            loader.stdin.close()
         except BrokenPipeError:
             pass  # psql stopped at an error; its message is read below
+        with contextlib.suppress(BrokenPipeError):
+            loader.stdin.close()
         script.kill()  # no-op when finished; stops it when psql gave up early
         script.wait()
         loader.wait()
