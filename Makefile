@@ -11,7 +11,7 @@ DEMO_PASSWORD ?= pvp-demo-2026
 export DEMO_PASSWORD
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: run test lint sync chromium clean-db
+.PHONY: run test lint sync chromium clean-db backup restore
 
 # uv lives in its own small virtual environment so `uv sync` can manage .venv exactly.
 $(UV):
@@ -52,3 +52,18 @@ test: sync chromium lint
 # Throw away the demo database (var/pgdata); the next `make run` builds it again.
 clean-db:
 	rm -rf var/pgdata
+
+# Back up the database in use (embedded, or DATABASE_URL) to var/backups/<UTC timestamp>.dump, or to
+# FILE=path. The dump holds identifiable patient data: see docs/backup.md for where to keep it.
+backup: sync
+	$(PY) manage.py backup_database $(if $(FILE),--output "$(FILE)")
+
+# Restore FILE into the database in use, all or nothing. A database that already has tables is
+# refused unless REPLACE=yes, which drops everything in it first (in the same transaction).
+restore: sync
+	@if [ -z "$(FILE)" ]; then \
+	  echo "Usage: make restore FILE=var/backups/<timestamp>.dump [REPLACE=yes]"; \
+	  echo "REPLACE=yes drops all current data of the database before restoring (see docs/backup.md)."; \
+	  exit 2; \
+	fi
+	$(PY) manage.py restore_database "$(FILE)" $(if $(filter yes,$(REPLACE)),--replace)
