@@ -114,10 +114,6 @@ class SiteScopedAdmin(admin.ModelAdmin):
                     inline_form.instance.version += 1
             super().save_formset(request, form, formset, change)
 
-    def delete_model(self, request, obj):
-        with change_context(user=request.user, reason="deleted in the admin"):
-            super().delete_model(request, obj)
-
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
@@ -137,7 +133,8 @@ class SiteScopedAdmin(admin.ModelAdmin):
         return self._writable(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return self._writable(obj) and super().has_delete_permission(request, obj)
+        # Clinical forms are never hard-deleted: the pages and the API soft-delete with a reason.
+        return False
 
 
 @admin.register(Patient)
@@ -182,11 +179,6 @@ class ScreeningAdmin(SiteScopedAdmin):
         if obj is not None and obj.is_signed:
             return False
         return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_signed:
-            return False
-        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Infusion)
