@@ -502,12 +502,12 @@ def _build_world() -> SimpleNamespace:
     ids["token"] = str(Token.objects.create(user=users["clinician"]).user_id)
     ids["audit_event"] = access.audit_events_for_user(data_manager).filter(pgh_obj_model="trials.Patient")[0].pgh_slug
     ids["trials_app"] = "trials"
-    ExportLog.objects.create(user=data_manager, file_format="csv")
+    ExportLog.objects.create(user=data_manager, file_format="csv", identifiable=True, reason="monitoring visit AAA")
 
     # Site A's identifying data: none of it may reach anonymous users or site B's staff.
+    site_a_users = [user.username for user in users.values() if user.username.startswith("a_")]
     secrets = [screened.screening_number, enrolled.screening_number, enrolled.study_id, "HN-A-SCREENED",
-               "HN-A-ENROLLED", "Grade III or II?", *(user.username for user in users.values()
-                                                       if user.username.startswith("a_"))]  # fmt: skip
+               "HN-A-ENROLLED", "Grade III or II?", "monitoring visit AAA", *site_a_users]  # fmt: skip
     sessions = {}
     for persona, user in users.items():
         client = Client()
