@@ -609,7 +609,8 @@ def test_every_url_pattern_has_an_expectation():
     missing = [route for route in RESOLVED if _row_for(route) is None]
     assert not missing, (
         "These URL patterns have no expected answers. Add a row per pattern to EXPECTED in "
-        "tests/test_url_matrix.py (a new admin model: a line in ADMIN_MODELS), keyed exactly as shown:\n"
+        f"tests/test_url_matrix.py (a new admin model: a line in ADMIN_MODELS), one answer per persona in the "
+        f"order {' '.join(PERSONAS)}, keyed exactly as shown:\n"
         + "\n".join(f'    "{route}": Row(get="...", fill="..."),' for route in missing)
     )
 
