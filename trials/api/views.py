@@ -185,8 +185,9 @@ class ScreeningViewSet(ClinicalViewSet):
     serializer_class = s.ScreeningSerializer
     write_roles = (CLINICIAN, COORDINATOR)
 
+    # Every action takes `format`: the router's suffix twin (/sign.json/) passes it, a 500 otherwise.
     @action(detail=True, methods=["post"], serializer_class=s.SignatureSerializer)
-    def sign(self, request, pk=None):
+    def sign(self, request, pk=None, format=None):
         """The coordinator's e-signature (password re-entered); enrols or records a screen failure."""
         screening = self.get_object()
         if not enrolment.may_sign(request.user):
@@ -296,15 +297,15 @@ class DataQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         return Response(s.DataQuerySerializer(query).data)
 
     @action(detail=True, methods=["post"], serializer_class=s.TextSerializer)
-    def answer(self, request, pk=None):
+    def answer(self, request, pk=None, format=None):
         return self._step(request, data_review.answer_query, answer=True)
 
     @action(detail=True, methods=["post"], serializer_class=s.TextSerializer)
-    def close(self, request, pk=None):
+    def close(self, request, pk=None, format=None):
         return self._step(request, data_review.close_query)
 
     @action(detail=True, methods=["post"], serializer_class=s.TextSerializer)
-    def reopen(self, request, pk=None):
+    def reopen(self, request, pk=None, format=None):
         return self._step(request, data_review.reopen_query, reason=True)
 
 
@@ -315,7 +316,7 @@ class VerificationViewSet(viewsets.GenericViewSet):
     write_roles = (COORDINATOR,)
     serializer_class = s.DataQuerySerializer
 
-    def create(self, request):
+    def create(self, request, format=None):
         record = data_review.visible_record(request.user, str(request.data.get("record", "")))
         try:
             verification = data_review.verify(user=request.user, record=record)

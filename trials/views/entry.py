@@ -19,7 +19,14 @@ from trials.models import (
     Screening,
     TumourResponse,
 )
-from trials.views.common import can_enter_data, can_enter_screening, edit_record, refuse_untreatable, require
+from trials.views.common import (
+    can_enter_data,
+    can_enter_screening,
+    edit_record,
+    refuse_untreatable,
+    require,
+    require_study_role,
+)
 
 
 def _simple(request, patient, instance, form_class, *, title, anchor, context=None, **form_kwargs):
@@ -120,6 +127,7 @@ def _infusion(request, patient, infusion):
 
 def crcl_panel(request, patient_pk):
     """htmx fragment: Cockcroft-Gault clearance and label dose for the values being typed."""
+    require_study_role(request.user)  # it shows the patient's age, sex and weight
     patient = access.get_patient_for_user(request.user, patient_pk)
     form = forms.InfusionForm(request.GET, instance=Infusion(patient=patient), patient=patient)
     form.is_valid()  # only to parse the typed values; errors are shown when the form is saved

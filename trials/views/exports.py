@@ -39,8 +39,14 @@ def export_page(request):
         request,
         "trials/exports.html",
         {"formats": exports.FORMATS, "is_data_manager": has_role(request.user, DATA_MANAGER),
-         "frozen_since": data_review.frozen_since(), "recent": ExportLog.objects.select_related("user")[:10]},
+         "frozen_since": data_review.frozen_since(), "recent": _recent_exports(request.user)},
     )  # fmt: skip
+
+
+def _recent_exports(user):
+    """Exports by users of the viewer's sites: another site's exports and their reasons are that site's business."""
+    own_sites = access.sites_for_user(user).values("pk")
+    return ExportLog.objects.filter(user__sites__in=own_sites).distinct().select_related("user")[:10]
 
 
 def audit_trail_csv(request):

@@ -12,12 +12,20 @@ from trials import access, data_review, forms, progress, protocol, rules
 from trials.models import Patient
 from trials.roles import COORDINATOR, DATA_MANAGER, has_role
 from trials.services import register_patient
-from trials.views.common import can_enter_data, can_enter_screening, edit_record, record_url, require
+from trials.views.common import (
+    can_enter_data,
+    can_enter_screening,
+    edit_record,
+    record_url,
+    require,
+    require_study_role,
+)
 
 PAGE_SIZE = 25
 
 
 def patient_list(request):
+    require_study_role(request.user)
     patients = progress.with_status(access.patients_for_user(request.user))
     filters = {
         "q": request.GET.get("q", "").strip(),
@@ -56,6 +64,7 @@ def patient_list(request):
 
 
 def patient_record(request, pk):
+    require_study_role(request.user)
     patients = progress.with_progress_data(progress.with_status(access.patients_for_user(request.user)))
     patient = get_object_or_404(patients, pk=pk)
     labs = progress.by_timepoint(patient.lab_draws.all())

@@ -59,6 +59,7 @@ def query_create(request):
 
 
 def query_detail(request, pk):
+    require_study_role(request.user)
     query = get_object_or_404(_queries_for(request.user), pk=pk)
     record = data_review.get_record(query.record_type, query.record_id)
     if request.method == "POST":

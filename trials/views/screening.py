@@ -80,6 +80,7 @@ def _checklist(screening):
 
 def screening_result(request, patient_pk):
     """htmx fragment: the protocol's verdict on the answers being typed (nothing is saved)."""
+    require_study_role(request.user)
     patient = access.get_patient_for_user(request.user, patient_pk)
     screening = Screening.objects.filter(patient=patient).first() or Screening(patient=patient)
     form = forms.ScreeningForm(request.GET, instance=screening, patient=patient)
