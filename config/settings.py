@@ -158,3 +158,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+
+# --- Hostile input: the API answers an oversized or malformed request in JSON (trials/api/views.py) --
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "trials.api.views.exception_handler"

@@ -122,6 +122,14 @@ def test_every_free_text_field_is_written_here(clinician, coordinator, enrolled_
     assert free_text_fields() == set(urls) | set(NOT_TYPED)
 
 
+def test_every_free_text_field_has_a_length_limit_the_model_enforces():
+    """A TextField's max_length alone reaches only the form; the validator makes imports and the API obey it."""
+    for model_name, field_name in free_text_fields():
+        field = apps.get_model("trials", model_name)._meta.get_field(field_name)
+        assert field.max_length, (model_name, field_name)
+        assert any(getattr(v, "limit_value", None) == field.max_length for v in field.validators), field_name
+
+
 @pytest.mark.parametrize("written", list(PAYLOADS), indirect=True)
 def test_the_api_returns_the_text_literally(written, clinician):
     payload, urls = written

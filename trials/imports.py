@@ -25,6 +25,7 @@ from trials.models import (
     QolAssessment,
     TumourResponse,
 )
+from trials.models.base import IMPORT_MAX_BYTES
 
 IMPORTABLE = {
     "pain": PainAssessment,
@@ -36,7 +37,7 @@ IMPORTABLE = {
     "adverse_event": AdverseEvent,
     "end_of_study": EndOfStudy,
 }
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = IMPORT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Problem:
     field: str
     value: str
     rule: str
+
+
+def too_big(size: int) -> Problem:
+    return Problem(0, "file", f"{size} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")
 
 
 def expected_columns(form: str) -> list[str]:
@@ -57,7 +62,7 @@ def check(user, form: str, content: bytes, progress=None) -> tuple[list, list[Pr
     if form not in IMPORTABLE:
         return [], [Problem(0, "form", form, f"not an importable form ({', '.join(IMPORTABLE)})")]
     if len(content) > MAX_BYTES:
-        return [], [Problem(0, "file", f"{len(content)} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")]
+        return [], [too_big(len(content))]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -87,6 +92,9 @@ def check(user, form: str, content: bytes, progress=None) -> tuple[list, list[Pr
             if name not in fields:
                 continue
             field = fields[name]
+            if raw and "\x00" in raw:  # PostgreSQL cannot store it: the whole commit would fail
+                row_problems.append(Problem(number, name, raw.replace("\x00", "\\x00"), "contains a NUL character"))
+                continue
             try:
                 value = field.to_python(raw) if raw not in ("", None) else (None if field.null else "")
                 if value is None and not field.null and field.has_default():

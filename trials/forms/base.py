@@ -7,7 +7,7 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from trials.models.base import InRange
+from trials.models.base import REASON_MAX_CHARS, InRange
 
 INITIAL_ENTRY_REASON = "initial entry"
 
@@ -31,7 +31,7 @@ class ClinicalForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     reason_for_change = forms.CharField(
         label=_("Reason for change"),
-        max_length=500,
+        max_length=REASON_MAX_CHARS,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
         help_text=_("Required when changing saved data; kept in the audit trail."),
