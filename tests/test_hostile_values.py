@@ -121,6 +121,12 @@ class TestNumbers:
         assert "alp_value" in labs.context["form"].errors
         assert not Infusion.objects.exists() and not LabDraw.objects.exists()
 
+    def test_an_unreadable_number_is_not_also_called_missing(self, client, clinician, enrolled_patient):
+        client.force_login(clinician)
+        data = infusion(enrolled_patient, dose_mg="1,5") | {"status": "given", "diluent_ml": 100}
+        page = client.post(f"/patients/{enrolled_patient.pk}/infusions/new/", data)
+        assert page.context["form"].error_summary() == [("Dose (mg)", "Enter a number.")]
+
     @pytest.mark.parametrize("value", ["1,5", "NaN", "Infinity", "1e309"])
     def test_an_import_names_the_row_and_field_of_a_bad_number(self, value, clinician, enrolled_patient):
         text = (

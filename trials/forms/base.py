@@ -84,6 +84,13 @@ class ClinicalForm(forms.ModelForm):
         except Exception:  # noqa: BLE001 - a form-only field has no model field
             return None
 
+    def _update_errors(self, errors):
+        # A value the form could not read ("1,5", "NaN") reaches the model as empty, and the model's
+        # "dose is required" would contradict what the user typed: the form's own message stands alone.
+        if hasattr(errors, "error_dict"):
+            errors.error_dict = {name: found for name, found in errors.error_dict.items() if name not in self._errors}
+        super()._update_errors(errors)
+
     def _get_validation_exclusions(self):
         # The patient is set by the view, not typed; without this Django would skip the
         # per-patient rules (one lab draw per timepoint, ...) and leave them to the database.
