@@ -158,3 +158,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+
+# --- Hostile input: the API answers an oversized or malformed request in JSON (trials/api/views.py); --
+# a NUL character in a query string is refused before it reaches PostgreSQL (trials/middleware.py).
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "trials.api.views.exception_handler"
+MIDDLEWARE.append("trials.middleware.refuse_nul_characters")

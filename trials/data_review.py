@@ -28,6 +28,7 @@ from trials.models import (
     TreatedLevel,
     TumourResponse,
 )
+from trials.models.base import FREE_TEXT_MAX_CHARS, REASON_MAX_CHARS
 from trials.roles import COORDINATOR, DATA_MANAGER, has_role
 
 RECORD_MODELS = {
@@ -98,6 +99,20 @@ def queryable_fields(record_type: str) -> list[tuple[str, str]]:
     ]
 
 
+def _typed_text(text: str, what: str, limit: int = FREE_TEXT_MAX_CHARS) -> str:
+    """Text typed into a review page, as stored: stripped, within its limit, and storable at all
+    (PostgreSQL refuses a NUL character in text and in the audit context's JSON)."""
+    text = text.strip()
+    if len(text) > limit:
+        raise ReviewRefused(
+            _("The %(what)s has %(length)s characters; the limit is %(limit)s.")
+            % {"what": what, "length": len(text), "limit": limit}
+        )
+    if "\x00" in text:
+        raise ReviewRefused(_("The %(what)s contains a NUL character, which cannot be stored.") % {"what": what})
+    return text
+
+
 def _require(user, role: str, action: str) -> None:
     if not has_role(user, role):
         raise ReviewRefused(_("Your role does not allow you to %(action)s.") % {"action": action})
@@ -111,12 +126,13 @@ def raise_query(*, user, record, field: str, question: str) -> DataQuery:
     record_type = record_type_of(record)
     if field not in dict(queryable_fields(record_type)):
         raise ReviewRefused(_("%(field)s is not a field of this form.") % {"field": field})
-    if not question.strip():
+    question = _typed_text(question, _("question"))
+    if not question:
         raise ReviewRefused(_("Write the question."))
     with change_context(user=user, reason="data query raised"):
         return DataQuery.objects.create(
             patient=patient_of(record), record_type=record_type, record_id=record.pk, field=field,
-            question=question.strip(), raised_by=user,
+            question=question, raised_by=user,
         )  # fmt: skip
 
 
@@ -125,10 +141,11 @@ def answer_query(*, user, query: DataQuery, answer: str) -> DataQuery:
         raise ReviewRefused(_("Only a clinician answers data queries."))
     if query.status == DataQuery.Status.CLOSED:
         raise ReviewRefused(_("This query is closed."))
-    if not answer.strip():
+    answer = _typed_text(answer, _("answer"))
+    if not answer:
         raise ReviewRefused(_("Write the answer."))
     with change_context(user=user, reason="data query answered"):
-        query.answer, query.answered_by, query.answered_at = answer.strip(), user, timezone.now()
+        query.answer, query.answered_by, query.answered_at = answer, user, timezone.now()
         query.status = DataQuery.Status.ANSWERED
         query.save()
     return query
@@ -144,7 +161,8 @@ def close_query(*, user, query: DataQuery) -> DataQuery:
 
 def reopen_query(*, user, query: DataQuery, reason: str) -> DataQuery:
     _require(user, COORDINATOR, _("re-open a data query"))
-    with change_context(user=user, reason=f"data query re-opened: {reason.strip()}"):
+    reason = _typed_text(reason, _("reason"), REASON_MAX_CHARS)
+    with change_context(user=user, reason=f"data query re-opened: {reason}"):
         query.status, query.closed_by, query.closed_at = DataQuery.Status.OPEN, None, None
         query.save()
     return query
@@ -211,9 +229,10 @@ def lock_patient(*, user, patient) -> PatientLock:
 
 def unlock_patient(*, user, patient, reason: str) -> None:
     _require(user, DATA_MANAGER, _("unlock a patient record"))
-    if not reason.strip():
+    reason = _typed_text(reason, _("reason"), REASON_MAX_CHARS)
+    if not reason:
         raise ReviewRefused(_("A reason is required to unlock."))
-    with change_context(user=user, reason=f"patient record unlocked: {reason.strip()}"):
+    with change_context(user=user, reason=f"patient record unlocked: {reason}"):
         PatientLock.objects.filter(patient=patient).delete()
 
 
@@ -231,7 +250,8 @@ def freeze_study(*, user) -> StudyFreeze:
 
 def unfreeze_study(*, user, reason: str) -> None:
     _require(user, DATA_MANAGER, _("unfreeze the study"))
-    if not reason.strip():
+    reason = _typed_text(reason, _("reason"), REASON_MAX_CHARS)
+    if not reason:
         raise ReviewRefused(_("A reason is required to unfreeze."))
-    with change_context(user=user, reason=f"study unfrozen: {reason.strip()}"):
+    with change_context(user=user, reason=f"study unfrozen: {reason}"):
         StudyFreeze.objects.all().delete()

@@ -27,6 +27,7 @@ from trials.models import (
     TreatedLevel,
     TumourResponse,
 )
+from trials.tables import spreadsheet_text
 
 IDENTIFYING = ("date_of_birth", "hospital_number", "initials")
 # Deleted forms are not exported, so their deletion fields would always be empty.
@@ -194,7 +195,8 @@ def render(user, fmt: str, *, identifiable: bool = False, progress=None) -> tupl
 
 
 def _excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
+    """Excel cannot store time zones, and must not run typed text as a formula."""
+    out = frame.map(spreadsheet_text)
     for column in out.columns:
         if out[column].map(lambda v: isinstance(v, datetime) and v.tzinfo is not None).any():
             out[column] = out[column].map(lambda v: v.astimezone(UTC).replace(tzinfo=None) if pd.notna(v) else None)
@@ -203,7 +205,9 @@ def _excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _table_bytes(frame: pd.DataFrame, fmt: str, labels: dict) -> bytes:
     if fmt == "csv":
-        return frame.to_csv(index=False).encode("utf-8-sig")
+        # CRLF rows (RFC 4180): a carriage return inside a value is then quoted too, where pandas' "\n"
+        # would leave it bare and a spreadsheet would break the row there.
+        return frame.map(spreadsheet_text).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     import tempfile
 
     import pyreadstat

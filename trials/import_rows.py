@@ -15,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-MAX_BYTES = 5 * 1024 * 1024
+from trials.models.base import IMPORT_MAX_BYTES
+
+MAX_BYTES = IMPORT_MAX_BYTES  # one limit for the page, the job and the parser
 # Spreadsheets and pandas write a whole number as "60.0" once a column has an empty cell.
 WHOLE_NUMBER = re.compile(r"^-?\d+\.0*$")
 
@@ -54,6 +56,9 @@ def set_values(record, fields: dict, row: dict, number: int, *, prefix: str = ""
     problems = []
     for name, raw in row.items():
         if name not in fields:
+            continue
+        if raw and "\x00" in raw:  # PostgreSQL cannot store it: the whole commit would fail
+            problems.append(Problem(number, prefix + name, raw.replace("\x00", "\\x00"), "contains a NUL character"))
             continue
         try:
             setattr(record, name, to_value(fields[name], raw))

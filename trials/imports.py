@@ -51,6 +51,10 @@ ORDER_NOTE = (
 LEVELS = "pvp_level"  # the second file of the pvp_procedure form
 
 
+def too_big(size: int) -> Problem:
+    return Problem(0, "file", f"{size} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")
+
+
 def expected_columns(form: str) -> list[str]:
     if form == "patient":
         return import_cases.patient_columns()

@@ -82,11 +82,25 @@ def _adverse_events(detail):
     return ["term", "events", "patients", "worst_ctcae_grade", "related_to"], rows
 
 
+# Excel and LibreOffice run a cell starting with one of these as a formula (CSV / formula injection:
+# `=HYPERLINK(...)` typed into a free-text field would become a live link in the data manager's sheet);
+# a leading tab or carriage return is skipped before the check, so it counts too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value):
+    """Text a spreadsheet would run as a formula, with an apostrophe in front (OWASP's advice) so that
+    it shows as text; numbers and everything else unchanged (-1.5 stays a number)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def as_csv(header, rows) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(["" if value is None else value for value in row] for row in rows)
+    writer.writerows(["" if value is None else spreadsheet_text(value) for value in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")  # the BOM lets Excel open Chinese text correctly
 
 
@@ -102,7 +116,7 @@ def as_xlsx(title: str, header, rows, caption: str) -> bytes:
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append(list(row))
+        sheet.append([spreadsheet_text(value) for value in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

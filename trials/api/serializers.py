@@ -5,6 +5,7 @@ exactly as the forms do, so the API refuses what the pages refuse, with the same
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
 from trials import access, protocol
@@ -24,6 +25,7 @@ from trials.models import (
     TreatedLevel,
     TumourResponse,
 )
+from trials.models.base import FREE_TEXT_MAX_CHARS, REASON_MAX_CHARS
 
 
 def full_clean(instance, exclude=()) -> None:
@@ -43,11 +45,29 @@ class PatientRefField(serializers.SlugRelatedField):
         return access.patients_for_user(self.context["request"].user)
 
 
-class ClinicalSerializer(serializers.ModelSerializer):
+def text_limit(limit: int) -> list:
+    """Django's length check instead of DRF's: its message gives the length as well as the limit
+    ("at most 200 characters (it has 250)"), the same words the pages show."""
+    return [MaxLengthValidator(limit)]
+
+
+class StudyModelSerializer(serializers.ModelSerializer):
+    """Text fields over their model's length limit are refused with Django's message (see `text_limit`)."""
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if kwargs.pop("max_length", None) is not None:
+            kwargs["validators"] = [*kwargs.get("validators", []), *text_limit(model_field.max_length)]
+        return field_class, kwargs
+
+
+class ClinicalSerializer(StudyModelSerializer):
     """`version` guards against lost updates (409); `reason` is required to change saved data."""
 
     version = serializers.IntegerField(required=False)
-    reason = serializers.CharField(write_only=True, required=False, allow_blank=False, max_length=500)
+    reason = serializers.CharField(
+        write_only=True, required=False, allow_blank=False, validators=text_limit(REASON_MAX_CHARS)
+    )
 
     def validate(self, attrs):
         if self.instance is not None and not attrs.get("reason"):
@@ -269,7 +289,7 @@ class SignatureSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True)
 
 
-class DataQuerySerializer(serializers.ModelSerializer):
+class DataQuerySerializer(StudyModelSerializer):
     patient = serializers.SlugRelatedField(slug_field="screening_number", read_only=True)
     record = serializers.CharField(write_only=True, help_text="`<form>:<id>`, e.g. `labresult:12`")
 
@@ -281,11 +301,22 @@ class DataQuerySerializer(serializers.ModelSerializer):
                             "answered_at", "closed_by", "closed_at"]  # fmt: skip
 
 
+class RecordSerializer(serializers.Serializer):
+    record = serializers.CharField(help_text="`<form>:<id>`, e.g. `labresult:12`")
+
+
 class TextSerializer(serializers.Serializer):
-    text = serializers.CharField(required=False, allow_blank=True, help_text="the answer, or the reason")
+    text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        validators=text_limit(FREE_TEXT_MAX_CHARS),
+        help_text="the answer, or the reason",
+    )
 
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(
-        allow_blank=False, max_length=500, help_text="why: required to delete a form, unlock a record or unfreeze"
+        allow_blank=False,
+        validators=text_limit(REASON_MAX_CHARS),
+        help_text="why: required to delete a form, unlock a record or unfreeze",
     )

@@ -4,13 +4,15 @@ Writes go through `services.save_record` (audit context with the user and reason
 and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.
 """
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from trials import access, data_review, enrolment, services
 from trials.api import serializers as s
@@ -37,6 +39,18 @@ INITIAL_ENTRY = "initial entry"
 class ValidationErrorResponse(APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
+
+
+def exception_handler(exc, context):
+    """DRF's handler, and Django's refusals of a hostile request (a body over DATA_UPLOAD_MAX_MEMORY_SIZE,
+    too many fields) answered in JSON like every other API error, not as Django's HTML error page."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"detail": f"The request body is larger than the limit of {limit} bytes."},
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)  # fmt: skip
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)
 
 
 class Conflict(APIException):
@@ -314,15 +328,17 @@ class VerificationViewSet(viewsets.GenericViewSet):
 
     permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
     write_roles = (COORDINATOR,)
-    serializer_class = s.DataQuerySerializer
+    serializer_class = s.RecordSerializer
 
     def create(self, request, format=None):
-        record = data_review.visible_record(request.user, str(request.data.get("record", "")))
+        body = s.RecordSerializer(data=request.data)  # a list or a bare string is a 400, not a crash
+        body.is_valid(raise_exception=True)
+        record = data_review.visible_record(request.user, body.validated_data["record"])
         try:
             verification = data_review.verify(user=request.user, record=record)
         except data_review.ReviewRefused as refused:
             raise PermissionDenied(str(refused)) from refused
-        return Response({"record": request.data["record"], "version": verification.record_version,
+        return Response({"record": body.validated_data["record"], "version": verification.record_version,
                          "verified_at": verification.verified_at}, status=status.HTTP_201_CREATED)  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from trials.models.base import InRange
+from trials.models.base import REASON_MAX_CHARS, InRange
 
 INITIAL_ENTRY_REASON = "initial entry"
 
@@ -31,7 +31,7 @@ class ClinicalForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     reason_for_change = forms.CharField(
         label=_("Reason for change"),
-        max_length=500,
+        max_length=REASON_MAX_CHARS,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
         help_text=_("Required when changing saved data; kept in the audit trail."),
@@ -83,6 +83,13 @@ class ClinicalForm(forms.ModelForm):
             return self._meta.model._meta.get_field(name)
         except Exception:  # noqa: BLE001 - a form-only field has no model field
             return None
+
+    def _update_errors(self, errors):
+        # A value the form could not read ("1,5", "NaN") reaches the model as empty, and the model's
+        # "dose is required" would contradict what the user typed: the form's own message stands alone.
+        if hasattr(errors, "error_dict"):
+            errors.error_dict = {name: found for name, found in errors.error_dict.items() if name not in self._errors}
+        super()._update_errors(errors)
 
     def _get_validation_exclusions(self):
         # The patient is set by the view, not typed; without this Django would skip the

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.deconstruct import deconstructible
@@ -10,6 +11,29 @@ from django.utils.translation import gettext_lazy as _
 
 from trials.audit import audited
 from trials.protocol import Range
+
+# --- Input limits: the one place they are set ------------------------------------------------
+# Long free text (notes, descriptions, query questions and answers): a page of text is plenty for a
+# case report form, and the limit keeps a pasted document or a hostile megabyte out of the database,
+# the pages and the exports. Counted in characters, so Chinese text gets the same room as English.
+FREE_TEXT_MAX_CHARS = 4000
+# The reason for a change, stored with each audited edit.
+REASON_MAX_CHARS = 500
+# A CSV import file (a study of this size needs a few hundred kB at most).
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+def free_text_field(verbose_name, **kwargs) -> models.TextField:
+    """A TextField whose limit holds on every path: the page's form, the API and `full_clean` (imports).
+
+    `max_length` alone on a TextField only reaches the form; the validator makes the model enforce it.
+    """
+    return models.TextField(
+        verbose_name,
+        max_length=FREE_TEXT_MAX_CHARS,
+        validators=[MaxLengthValidator(FREE_TEXT_MAX_CHARS)],
+        **kwargs,
+    )
 
 
 @deconstructible

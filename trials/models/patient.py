@@ -6,7 +6,16 @@ from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
 from trials.audit import audited
-from trials.models.base import ClinicalRecord, InRange, Site, SoftDeletable, deletion_complete, not_before, range_check
+from trials.models.base import (
+    ClinicalRecord,
+    InRange,
+    Site,
+    SoftDeletable,
+    deletion_complete,
+    free_text_field,
+    not_before,
+    range_check,
+)
 
 SPINAL_LEVEL_CHOICES = [(level, level) for level in protocol.SPINAL_LEVELS]
 
@@ -133,7 +142,7 @@ class EndOfStudy(ClinicalRecord):
     patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="end_of_study")
     end_date = models.DateField(_("end date"))
     end_reason = models.CharField(_("reason"), max_length=20, choices=Reason)
-    notes = models.TextField(_("notes"), blank=True)
+    notes = free_text_field(_("notes"), blank=True)
 
     class Meta:
         verbose_name = _("end of study")

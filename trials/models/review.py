@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from trials.audit import audited
+from trials.models.base import free_text_field
 from trials.models.patient import Patient
 
 # The forms a query or a verification can point at (model name -> label).
@@ -38,11 +39,11 @@ class DataQuery(models.Model):
     record_type = models.CharField(_("form"), max_length=20, choices=RECORD_TYPES)
     record_id = models.PositiveBigIntegerField()
     field = models.CharField(_("field"), max_length=60)
-    question = models.TextField(_("question"))
+    question = free_text_field(_("question"))
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.OPEN)
     raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     raised_at = models.DateTimeField(auto_now_add=True)
-    answer = models.TextField(_("answer"), blank=True)
+    answer = free_text_field(_("answer"), blank=True)
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

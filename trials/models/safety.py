@@ -5,7 +5,15 @@ from django.utils.translation import gettext_lazy as _
 
 from trials import protocol, rules
 from trials.audit import audited
-from trials.models.base import ClinicalRecord, InRange, SoftDeletable, deletion_complete, not_before, range_check
+from trials.models.base import (
+    ClinicalRecord,
+    InRange,
+    SoftDeletable,
+    deletion_complete,
+    free_text_field,
+    not_before,
+    range_check,
+)
 from trials.models.patient import Patient
 
 Term = protocol.AdverseEventTerm
@@ -53,7 +61,7 @@ class AdverseEvent(ClinicalRecord, SoftDeletable):
         _("maximum temperature (°C)"), max_digits=3, decimal_places=1, null=True, blank=True,
         validators=[InRange.of(protocol.FEVER_TEMPERATURE_C)],
     )  # fmt: skip
-    description = models.TextField(_("description"), blank=True)
+    description = free_text_field(_("description"), blank=True)
 
     class Meta:
         ordering = ["patient", "onset_on"]

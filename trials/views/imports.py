@@ -25,6 +25,9 @@ def import_page(request):
         levels = request.FILES.get("levels_file")  # the PVP levels, read with pvp_procedure only
         if upload is None:
             context["problems"] = [imports.Problem(0, "file", "", "choose a CSV file")]
+        elif upload.size > imports.MAX_BYTES:
+            # Refused before it is read into memory and handed to a job (the job checks it again).
+            context["problems"] = [imports.too_big(upload.size)]
         else:
             job = jobs.start_import(request.user, form, upload.read(), upload.name,
                                     commit=request.POST.get("action") == "commit",
