@@ -139,7 +139,9 @@ class TestEditing:
 
     def test_there_is_no_hard_delete(self, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
-        assert client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 405
+        assert client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 400  # no reason
+        client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/", {"reason": "duplicate"}, format="json")
+        assert PainAssessment.all_objects.get(pk=pain.pk).is_deleted  # the row stays
 
 
 class TestScreeningWorkflow:
