@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -12,7 +13,7 @@ urlpatterns = [
     path("accounts/two-factor/", accounts.two_factor, name="two_factor"),
     path("accounts/", include("django.contrib.auth.urls")),
     # The admin's own login form would skip the two-factor step.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("admin/login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("trials.urls")),

@@ -121,6 +121,9 @@ def two_factor(request):
             messages.error(request, _("The code is not correct or has expired. Enter the current code from your app."))
             return redirect("two_factor")
         if action == "remove" and device is not None:
+            if two_factor_required(user):
+                messages.error(request, _("Your role requires two-factor authentication: it cannot be turned off."))
+                return redirect("two_factor")
             device.delete()
             log_event(SecurityEvent.Kind.TWO_FACTOR_REMOVED, request=request, user=user)
             messages.success(request, _("Two-factor authentication is off."))
