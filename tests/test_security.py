@@ -312,3 +312,28 @@ def test_a_data_manager_reads_the_log_in_the_admin_but_cannot_change_it(client, 
     assert page.status_code == 200 and clinician.username in page.content.decode()
     event = SecurityEvent.objects.filter(user=clinician).first()
     assert client.post(f"/admin/trials/securityevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+# --- The demo -----------------------------------------------------------------------------------
+
+
+def test_the_demo_data_manager_logs_in_with_the_code_the_command_prints(client, db, settings, capsys):
+    from django.core.management import call_command
+
+    from trials.demo import ensure_demo_two_factor, ensure_demo_users
+    from trials.models import Site
+
+    site = Site.objects.create(code="H01", name="Demo")
+    manager = ensure_demo_users("pvp-demo-2026", site)[3]
+    device = ensure_demo_two_factor(manager)
+    assert ensure_demo_two_factor(manager) == device  # idempotent: the secret stays the same
+
+    settings.DEBUG = True
+    call_command("totp_code", "data_manager")
+    code = capsys.readouterr().out.split()[0]
+    log_in(client, "data_manager", "pvp-demo-2026")
+    assert client.post("/accounts/login/code/", {"token": code}).url == "/patients/"
+
+    settings.DEBUG = False
+    with pytest.raises(Exception, match="only runs with DEBUG on"):
+        call_command("totp_code", "data_manager")
