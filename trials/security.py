@@ -4,6 +4,7 @@ The log is written from Django's auth signals (login, failed login, logout), dja
 signal and the m2m signals of User.groups (roles) and User.sites; see docs/security.md.
 """
 
+import math
 import time
 from contextvars import ContextVar
 from urllib.parse import urlencode
@@ -90,7 +91,8 @@ def idle_seconds_left(request) -> int:
     last = request.session.get(LAST_ACTIVITY)
     if last is None:
         return settings.SESSION_IDLE_TIMEOUT
-    return max(0, round(last + settings.SESSION_IDLE_TIMEOUT - time.time()))
+    # Rounded up: 0 only once the session is really over (the page leaves when told 0).
+    return max(0, math.ceil(last + settings.SESSION_IDLE_TIMEOUT - time.time()))
 
 
 def touch(request) -> None:

@@ -25,7 +25,7 @@
   }
 
   function apply(data) {
-    if (!data.authenticated || data.remaining <= 0) {
+    if (!data.authenticated) {
       var here = window.location.pathname + window.location.search;
       window.location.assign(body.dataset.loginUrl + "?expired=1&next=" + encodeURIComponent(here));
       return;
