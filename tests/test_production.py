@@ -127,7 +127,7 @@ def test_the_scanner_finds_the_secrets_it_looks_for():
     assert find_secrets(key)
     assert find_secrets('SECRET_KEY = "' + "k" * 50 + '"')
     assert find_secrets("DATABASE_URL=postgres://pvp:" + "s3cr3t-pass" + "@db/pvp")
-    assert not find_secrets(f'SECRET_KEY = "{DEVELOPMENT_KEY}"')
+    assert not find_secrets('SECRET_KEY = "' + DEVELOPMENT_KEY + '"')
     assert not find_secrets("postgres://pvp:${POSTGRES_PASSWORD:-pvp-change-me}@db:5432/pvp_edc")
 
 
@@ -136,3 +136,13 @@ def test_no_secrets_are_tracked_by_git():
     assert len(files) > 50  # the scan really ran over the repository
     leaks = [f"{name}: {finding}" for name, text in files for finding in find_secrets(text)]
     assert leaks == []
+
+
+def test_docker_compose_passes_the_https_switches_through():
+    import yaml
+
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["app"]["environment"]
+    settings_source = (ROOT / "config" / "settings.py").read_text()
+    for name in ("HTTPS", "TRUST_X_FORWARDED_PROTO"):
+        assert name in environment and f'"{name}"' in settings_source
+    assert environment["HTTPS"].startswith("${HTTPS:-")  # overridable for production behind TLS
