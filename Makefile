@@ -28,6 +28,7 @@ run: sync
 	@echo "  PVP myeloma study: http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins: clinician, coordinator, investigator, data_manager"
 	@echo "  Password for all four: $(DEMO_PASSWORD)   (set DEMO_PASSWORD to change it)"
+	@echo "  data_manager also asks for a two-factor code: $(PY) manage.py totp_code data_manager"
 	@echo "  Stop with Ctrl-C; the embedded database stops with the server."
 	@echo
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)

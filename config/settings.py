@@ -4,6 +4,8 @@ DATABASE_URL    any PostgreSQL; unset: the embedded server under var/pgdata (EMB
 SECRET_KEY      required when DEBUG is off
 DEBUG           on for local development (default on, `make run`)
 ALLOWED_HOSTS   comma-separated
+HTTPS           on (default when DEBUG is off): HTTPS redirect, HSTS, secure cookies; see docs/security.md
+The login hardening (lockout, idle timeout, two-factor) and the Content-Security-Policy are at the end.
 """
 
 from pathlib import Path
@@ -40,6 +42,10 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "pgtrigger",
     "pghistory",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
     "trials",
 ]
 
@@ -51,11 +57,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user as verified (or not) by a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Logs out after SESSION_IDLE_TIMEOUT without activity, then keeps data managers on the
+    # two-factor enrolment page until they have a device (trials/security.py).
+    "trials.security.IdleTimeoutMiddleware",
+    "trials.security.TwoFactorRequiredMiddleware",
     # After authentication, so every audited write of a request carries its user and URL.
     "pghistory.middleware.HistoryMiddleware",
+    # Last, as django-axes asks: turns a locked-out login attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -72,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "trials.security.session_settings",
             ],
         },
     },
@@ -97,9 +113,14 @@ AUTH_USER_MODEL = "trials.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "patient_list"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out username before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -141,6 +162,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # drf-spectacular builds the whole schema inside `check --deploy` and reports naming hints
+    # (duplicate enum names, untyped ids) there: documentation quality, not deployment safety.
+    # Kept out of the deploy check so that it shows real deployment problems only.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 # The outcome statements run in parallel on extra connections sharing one snapshot (trials/outcomes.py).
@@ -163,3 +188,60 @@ LOGGING = {
 # a NUL character in a query string is refused before it reaches PostgreSQL (trials/middleware.py).
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "trials.api.views.exception_handler"
 MIDDLEWARE.append("trials.middleware.refuse_nul_characters")
+
+# --- Login hardening (docs/security.md) ----------------------------------------------------------
+# Lockout: after AXES_FAILURE_LIMIT failed logins (wrong password or wrong two-factor code) the
+# username is locked for AXES_COOLOFF_MINUTES, or until a data manager deletes its "access attempt"
+# in the admin. Counted per username *and* address: a ward shares one address behind NAT, so an
+# address alone would lock the whole ward, and a username alone would let anyone lock anyone out.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=30) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# Inactivity: signed out after SESSION_IDLE_TIMEOUT seconds without a request; the page warns
+# SESSION_IDLE_WARNING seconds before and keeps the session alive while a form is typed in
+# (static/js/session.js). SESSION_COOKIE_AGE caps a session however active it is.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
+SESSION_IDLE_WARNING = env.int("SESSION_IDLE_WARNING", default=2 * 60)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True  # shared ward computers
+
+# Two-factor (TOTP, django-otp): available to everyone, required for these roles.
+TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["data_manager"])
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="PVP myeloma study")
+
+# --- Transport security: on whenever DEBUG is off, unless HTTPS=0 (a local plain-HTTP stack) -----
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=365 * 24 * 60 * 60) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    # Only behind a TLS proxy that sets this header itself (otherwise a client could forge it).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy: our own files only, no inline script or style -----------------------
+# Markup must not carry <script> bodies, <style> blocks or style="" attributes; scripts set styles
+# through the CSSOM (Chart.js, Bootstrap), which the policy allows. The Swagger UI page alone
+# gets a nonce for its one inline script (drf-spectacular's template).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # Bootstrap's icons and Swagger UI's logos are data: URIs
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}

@@ -1,8 +1,19 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+from trials.views import accounts
 
 urlpatterns = [
+    # Before Django's own auth URLs: our login adds the two-factor step.
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
+    path("accounts/login/code/", accounts.login_two_factor, name="login_two_factor"),
+    path("accounts/session/", accounts.session_status, name="session_status"),
+    path("accounts/two-factor/", accounts.two_factor, name="two_factor"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # The admin's own login form would skip the two-factor step.
+    path("admin/login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("trials.urls")),

@@ -11,6 +11,28 @@ from tests.factories import PatientFactory, SiteFactory, UserFactory
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def _force_login_includes_the_two_factor_code(monkeypatch):
+    """`force_login` stands for a completed login, which for a user with a two-factor device includes
+    the code: mark the session verified, as django_otp.login does. tests/test_security.py tests the
+    real login steps."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is not None:
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
 @pytest.fixture
 def site_a(db):
     return SiteFactory(code="AAA", name="Hospital A")

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth.models import Group
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from trials import services
 from trials.models import (
@@ -52,6 +53,9 @@ class UserFactory(factory.django.DjangoModelFactory):
             user.groups.add(Group.objects.get(name=extracted))
             user.is_staff = extracted == "data_manager"
             user.save()
+            if extracted == "data_manager":
+                # Data managers must have two-factor (trials/security.py): enrolled, as in real life.
+                TOTPDevice.objects.create(user=user, name="test app", confirmed=True)
 
     @factory.post_generation
     def site(user, create, extracted, **kwargs):

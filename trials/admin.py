@@ -25,6 +25,7 @@ from trials.models import (
     PvpProcedure,
     QolAssessment,
     Screening,
+    SecurityEvent,
     Site,
     TreatedLevel,
     TumourResponse,
@@ -259,3 +260,32 @@ class ScopedTokenAdmin(TokenAdmin):
                 sites__in=access.sites_for_user(request.user).values("pk"), is_superuser=False
             ).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The security log (trials/security.py), read-only: logins, failures, lockouts, logouts,
+    two-factor changes, role and site changes. A data manager sees the events of the users they
+    run, and failed logins that name no known user."""
+
+    list_display = ["created_at", "kind", "username", "ip_address", "detail", "actor"]
+    list_filter = ["kind"]
+    search_fields = ["username", "ip_address", "detail"]
+    ordering = ["-created_at", "-pk"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("user", "actor")
+        if request.user.is_superuser:
+            return queryset
+        users = UserAdmin(User, self.admin_site).get_queryset(request)
+        return queryset.filter(Q(user__in=users.values("pk")) | Q(user__isnull=True))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -9,6 +9,7 @@ class TrialsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from trials import security  # noqa: F401 - connects the security log's signal receivers
         from trials.roles import ensure_role_groups
 
         # Groups need their permissions, which exist only after migrate; keep them in step.

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from trials import protocol
 from trials.audit import change_context
@@ -207,11 +208,20 @@ def ensure_demo_users(password: str, site: Site) -> list[User]:
     return users
 
 
+def ensure_demo_two_factor(user: User) -> TOTPDevice:
+    """Data managers must log in with a TOTP code, the demo's too: it gets a device with a random
+    secret (kept in this database only), which `load_demo` prints for an authenticator app, and
+    whose current code `manage.py totp_code data_manager` shows while DEBUG is on."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="demo authenticator", confirmed=True)
+
+
 def load_demo(password: str) -> bool:
     """Create the demo site, users and cohort; returns False when the cohort was already there."""
     with transaction.atomic():
         site, _created = Site.objects.get_or_create(code=DEMO_SITE_CODE, defaults={"name": DEMO_SITE_NAME})
         users = ensure_demo_users(password, site)
+        ensure_demo_two_factor(users[ROLES.index("data_manager")])
         if site.patients.exists():
             return False
         clinician, coordinator = users[0], users[1]

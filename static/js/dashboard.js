@@ -58,14 +58,16 @@
     var body = document.getElementById("dashboard-body");
     if (!body) return;
     var etag = '"v' + body.dataset.version + '"';
-    fetch(body.dataset.versionUrl, { headers: { "If-None-Match": etag }, cache: "no-store", credentials: "same-origin" })
+    // X-Background-Poll: a poll is not the user being active (no keep-alive for an idle screen).
+    var headers = { "If-None-Match": etag, "X-Background-Poll": "1" };
+    fetch(body.dataset.versionUrl, { headers: headers, cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
         if (response.status !== 200) return null;
         return response.json();
       })
       .then(function (latest) {
         if (!latest || String(latest.data_version) === body.dataset.version) return null;
-        return fetch(body.dataset.bodyUrl, { cache: "no-store", credentials: "same-origin" }).then(function (response) {
+        return fetch(body.dataset.bodyUrl, { headers: { "X-Background-Poll": "1" }, cache: "no-store", credentials: "same-origin" }).then(function (response) {
           return response.text().then(function (html) {
             body.innerHTML = html;
             body.dataset.version = String(latest.data_version);

@@ -40,13 +40,32 @@ def page(browser):
     context.close()
 
 
+def current_totp(user) -> str:
+    """The code a user's authenticator app shows now. Forgets the last code used, which a device
+    refuses to accept twice, so that a test may log the same user in again within 30 seconds."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
 @pytest.fixture
 def log_in(page, live_server):
+    """Logs in through the login page; users with a two-factor device also enter the current code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     def log_in_as(user, password="correct-horse-battery"):
         page.goto(f"{live_server.url}/accounts/login/")
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
+        if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            page.wait_for_url(f"{live_server.url}/accounts/login/code/**")
+            page.get_by_label("Code").fill(current_totp(user))
+            page.get_by_role("button", name="Verify").click()
         page.wait_for_url(f"{live_server.url}/patients/")
         return page
 

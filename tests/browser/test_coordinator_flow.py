@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from trials.models import DataQuery, LabResult, Patient
 
@@ -46,9 +47,8 @@ def register_and_screen(page, live_server, hospital_number, *, e1="no"):
     assert "Incomplete" in result.inner_text()  # E1 still unknown: shown live, before saving
     page.locator(f'input[name="e1"][value="{e1}"]').check()
     expected = "Eligible" if e1 == "no" else "Ineligible"
-    page.wait_for_function(
-        f"document.querySelector('[data-testid=screening-result] strong').innerText === '{expected}'"
-    )
+    # A locator wait: wait_for_function would evaluate a string, which the CSP (no unsafe-eval) refuses.
+    expect(page.locator("[data-testid=screening-result] strong").first).to_have_text(expected)
     with page.expect_navigation():
         page.get_by_role("button", name="Save").click()
     return Patient.objects.get(hospital_number=hospital_number)

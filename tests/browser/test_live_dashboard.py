@@ -1,6 +1,9 @@
 """An investigator's open dashboard updates by itself when a clinician enters a follow-up value."""
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests import factories
 
@@ -36,8 +39,7 @@ def test_the_open_dashboard_refreshes_after_a_clinicians_entry(browser, live_ser
         entering.get_by_role("button", name="Save").click()
 
     # No reload: the page polls the data version (304 while unchanged) and redraws within seconds.
-    watcher.wait_for_function(
-        "document.querySelector('[data-cell=\"pain_relief\"]').innerText.startsWith('marked 1')", timeout=10_000
-    )
+    # A locator wait: wait_for_function would evaluate a string, which the CSP (no unsafe-eval) refuses.
+    expect(watcher.locator('[data-cell="pain_relief"]')).to_have_text(re.compile(r"^marked 1"), timeout=10_000)
     assert "1/1 = 100.00%" in watcher.locator('[data-cell="pain_rate"]').inner_text()
     assert watcher.url.endswith("/dashboard/")

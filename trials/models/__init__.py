@@ -5,6 +5,7 @@ from trials.models.patient import EndOfStudy, Patient
 from trials.models.review import DataQuery, ExportLog, PatientLock, SourceVerification, StudyFreeze
 from trials.models.safety import AdverseEvent
 from trials.models.screening import Screening, SignatureAttempt
+from trials.models.security import SecurityEvent
 from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "PvpProcedure",
     "QolAssessment",
     "Screening",
+    "SecurityEvent",
     "SignatureAttempt",
     "Site",
     "TreatedLevel",

@@ -1,6 +1,8 @@
 import os
+from base64 import b32encode
 
 from django.core.management.base import BaseCommand, CommandError
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from trials.demo import DEMO_SITE_CODE, load_demo
 from trials.roles import ROLES
@@ -20,3 +22,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Demo study already present at site {DEMO_SITE_CODE}; nothing changed.")
         self.stdout.write("Demo logins (user / password): " + ", ".join(f"{role} / {password}" for role in ROLES))
+        device = TOTPDevice.objects.get(user__username="data_manager", confirmed=True)
+        self.stdout.write(
+            "data_manager also needs a two-factor code: add the secret key "
+            f"{b32encode(device.bin_key).decode()} to an authenticator app (time-based, 6 digits), "
+            "or run `.venv/bin/python manage.py totp_code data_manager`."
+        )
