@@ -87,6 +87,7 @@ class AppServer:
             "DEBUG": "0",
             "SECRET_KEY": "load-test-only-not-a-secret",
             "ALLOWED_HOSTS": "127.0.0.1",
+            "HTTPS": "0",  # plain HTTP on loopback: no TLS redirect or secure-only cookies
             "DJANGO_SETTINGS_MODULE": "config.settings",
         }
         self.process = None
@@ -332,7 +333,7 @@ def main() -> int:
     print(f"starting PostgreSQL in {args.pgdata} ...", flush=True)
     database = Database(args.pgdata)
     os.environ.update({"DATABASE_URL": database.url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-                       "SECRET_KEY": "load-test-only-not-a-secret", "ALLOWED_HOSTS": "127.0.0.1"})  # fmt: skip
+                       "SECRET_KEY": "load-test-only-not-a-secret", "ALLOWED_HOSTS": "127.0.0.1", "HTTPS": "0"})  # fmt: skip
     import django
 
     django.setup()
