@@ -128,6 +128,8 @@ def seed(site, signer, count: int, already: int) -> float:
                   "max_id": max_id}  # fmt: skip
         cursor.execute(SEED_SQL, params)
     with connection.cursor() as cursor:
+        # The seed bypassed the triggers that keep the per-patient summary current: rebuild it.
+        cursor.execute("SELECT trials_rebuild_patient_summary()")
         cursor.execute("ANALYZE")
         cursor.execute("SELECT nextval('trials_data_version')")
     return time.perf_counter() - started

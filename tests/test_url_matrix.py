@@ -66,6 +66,7 @@ class Row:
     get: str
     post: str | None = None
     patch: str | None = None
+    delete: str | None = None  # an API detail's DELETE, always with a reason (see DELETE_BODY)
     fill: str = ""  # "patient_pk=enrolled pk=infusion": URL argument = that record's id (see `world`)
     query: str = ""  # query string, "{name}" replaced by the record's id
     body: tuple = ()  # the POST / PATCH body as (key, value) pairs, "{name}" replaced likewise
@@ -76,6 +77,17 @@ EXPECTED = {
     #                                                       anon   clin  coord inv   dm    norole out   out_dm
     # --- accounts: Django's own views; the login and password-reset pages are open to everyone
     "accounts/login/":                             Row(get="200    200   200   200   200   200    200   200"),
+    # The second login step: without a password step just passed (none here), back to the first.
+    "accounts/login/code/":                        Row(get="login  login login login login login  login login",
+                                                       post="login login login login login login  login login",
+                                                       body=(("token", "123456"),)),
+    # The keep-alive of static/js/session.js: open to all (an anonymous caller learns "signed out").
+    "accounts/session/":                           Row(get="200    200   200   200   200   200    200   200",
+                                                       post="200   200   200   200   200   200    200   200"),
+    # One's own TOTP device; a wrong code (or none) goes back to the page with a message.
+    "accounts/two-factor/":                        Row(get="login  200   200   200   200   200    200   200",
+                                                       post="login 302   302   302   302   302    302   302",
+                                                       body=(("action", "remove"), ("token", "000000"))),
     "accounts/logout/":                            Row(get="login  405   405   405   405   405    405   405",
                                                        post="login login login login login login  login login"),
     "accounts/password_change/":                   Row(get="login  200   200   200   200   200    200   200",
@@ -91,7 +103,8 @@ EXPECTED = {
                                                        body=(("language", "zh-hans"),)),
     # --- the admin's own pages; per-model pages come from ADMIN_MODELS below
     "admin/":                                      Row(get="admin admin admin admin 200   admin  admin 200"),
-    "admin/login/":                                Row(get="200    200   200   200   302   200    200   302"),
+    # Redirected to the study's login (the admin's own form would skip the two-factor step).
+    "admin/login/":                                Row(get="login  login login login login login  login login"),
     "admin/logout/":                               Row(get="admin 302   302   302   405   302    302   405"),
     "admin/password_change/":                      Row(get="admin admin admin admin 200   admin  admin 200"),
     "admin/password_change/done/":                 Row(get="admin admin admin admin 200   admin  admin 200"),
@@ -119,6 +132,16 @@ EXPECTED = {
     "patients/<int:pk>/edit/":                     Row(get="login  200   403   403   403   403    404   403",
                                                        post="login 200   403   403   403   403    404   403",
                                                        fill="pk=enrolled"),
+    # Soft deletion with a reason, clinicians only. The patient registered in error is the
+    # unenrolled one (an enrolled patient's delete is refused: test_an_enrolled_patient_is_not_deleted).
+    "patients/<int:pk>/delete/":                   Row(get="login  200   403   403   403   403    404   403",
+                                                       post="login 302   403   403   403   403    404   403",
+                                                       fill="pk=screened", body=(("reason", "registered in error"),)),
+    "patients/<int:patient_pk>/<slug:form>/<int:pk>/delete/": Row(
+                                                       get="login  200   403   403   403   403    404   403",
+                                                       post="login 302   403   403   403   403    404   403",
+                                                       fill="patient_pk=enrolled form=infusions pk=infusion",
+                                                       body=(("reason", "entered twice"),)),
     "patients/<int:pk>/casebook/":                 Row(get="login  200   200   200   200   403    404   404",
                                                        fill="pk=enrolled"),
     "patients/<int:pk>/casebook.pdf":              Row(get="login  200   200   200   200   403    404   404",
@@ -200,8 +223,8 @@ EXPECTED = {
     "exports/":                                    Row(get="login  403   403   200   200   403    403   200",
                                                        post="login 403   403   302   302   403    403   302"),
     "exports/audit-trail.csv":                     Row(get="login  403   403   403   200   403    403   200"),
-    "imports/":                                    Row(get="login  200   403   403   200   403    200   200",
-                                                       post="login 200   403   403   200   403    200   200"),
+    "imports/":                                    Row(get="login  200   200   403   200   403    200   200",
+                                                       post="login 200   200   403   200   403    200   200"),
     # A job's result may hold identifying data: only the data manager who started it sees it.
     "jobs/<int:pk>/":                              Row(get="login  404   404   404   200   404    404   404",
                                                        fill="pk=job"),

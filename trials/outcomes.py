@@ -16,7 +16,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
 
-from trials import protocol, statistics
+from trials import patient_summary, protocol, statistics
 from trials.models import Patient
 
 PAIRED_ALWAYS = ("alp", "calcium", "qol_total")
@@ -56,8 +56,6 @@ def data_version() -> int:
 # parses in C: for 100,000 patients that is several times faster than receiving them row by row
 # and turning millions of values into Python objects one at a time.
 
-_CRITERIA_ANSWERS = ", ".join(f"COALESCE(sc.{c.code.lower()}, '')" for c in protocol.CRITERIA if not c.derived)
-
 # Soft-deleted rows (a patient registered in error, a form deleted with a reason) never count.
 SCOPE_CONDITION = """
     p.deleted_at IS NULL
@@ -82,54 +80,19 @@ class Query:
         return f"SELECT {select} {self.source}"
 
 
-def _qol_total(alias: str) -> str:
-    # A missing item makes the sum NULL: the protocol's "no partial sums", by SQL arithmetic.
-    return " + ".join(f"{alias}.{code}" for code in protocol.QOL_ITEM_CODES)
-
-
-# Baseline and follow-up are joined separately on the unique (patient, timepoint) key: plain hash
-# joins, no grouping, which keeps 100,000 patients well under a second in PostgreSQL.
+# The patient-level inputs come from the summary table (one row per patient, kept current by
+# triggers in the writing transaction: trials/patient_summary.py); aliased `p` so that the scope
+# condition reads its site_id, isotype and deleted_at as it would the patient's.
+SCOPE_ONLY = {"id", "site_id", "deleted_at"}
 PATIENTS = Query(
     columns=(
         ("p.id", "id"),
         ("s.code", "site"),
-        ("p.sex", "sex"),
-        # completed years at enrolment: the same rule as protocol.age_on
-        ("date_part('year', age(p.enrolled_on, p.date_of_birth))::int", "age"),
-        ("p.isotype", "isotype"),
-        ("array_to_string(p.fractured_levels, ',')", "levels"),
-        ("p.study_id IS NOT NULL", "enrolled"),
-        ("sc.id IS NOT NULL", "screened"),
-        (
-            f"concat_ws('|', COALESCE(sc.kps::text, ''), COALESCE(sc.life_expectancy_over_90_days, ''), "
-            f"{_CRITERIA_ANSWERS})",
-            "answers",
-        ),  # fmt: skip
-        ("pvp.id IS NOT NULL", "with_pvp"),
-        ("COALESCE(inf.given, 0)", "infusions_given"),
-        ("resp.category", "response"),
-        ("pain_b.who_grade", "pain_baseline"),
-        ("pain_f.who_grade", "pain_follow_up"),
-        (_qol_total("qol_b"), "qol_total_baseline"),
-        (_qol_total("qol_f"), "qol_total_follow_up"),
+        *((f"p.{name}", name) for name in patient_summary.NAMES if name not in SCOPE_ONLY),
     ),
     source=f"""
-FROM trials_patient p
+FROM {patient_summary.TABLE} p
 JOIN trials_site s ON s.id = p.site_id
-LEFT JOIN trials_screening sc ON sc.patient_id = p.id
-LEFT JOIN trials_pvpprocedure pvp ON pvp.patient_id = p.id
-LEFT JOIN trials_tumourresponse resp ON resp.patient_id = p.id
-LEFT JOIN (SELECT patient_id, count(*) AS given FROM trials_infusion
-           WHERE status = 'given' AND deleted_at IS NULL GROUP BY patient_id) inf
-       ON inf.patient_id = p.id
-LEFT JOIN trials_painassessment pain_b ON pain_b.patient_id = p.id AND pain_b.timepoint = 'baseline'
-      AND pain_b.deleted_at IS NULL
-LEFT JOIN trials_painassessment pain_f ON pain_f.patient_id = p.id AND pain_f.timepoint = 'follow_up'
-      AND pain_f.deleted_at IS NULL
-LEFT JOIN trials_qolassessment qol_b ON qol_b.patient_id = p.id AND qol_b.timepoint = 'baseline'
-      AND qol_b.deleted_at IS NULL
-LEFT JOIN trials_qolassessment qol_f ON qol_f.patient_id = p.id AND qol_f.timepoint = 'follow_up'
-      AND qol_f.deleted_at IS NULL
 WHERE {SCOPE_CONDITION}
 """,  # noqa: S608 - built from constants; values are bound as literals by psycopg
 )
