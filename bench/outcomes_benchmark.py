@@ -35,6 +35,7 @@ def setup_django() -> Path:
     os.environ["EMBEDDED_PG_CLEANUP"] = "delete"
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["DEBUG"] = "0"
+    os.environ["HTTPS"] = "0"  # the in-process test client speaks plain HTTP
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     import django

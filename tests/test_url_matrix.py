@@ -3,10 +3,11 @@
 The patterns come from `django.urls.get_resolver()`, not from a hand-made list, so a new URL without
 a row in `EXPECTED` (or `ADMIN_MODELS` for a new admin model) fails
 `test_every_url_pattern_has_an_expectation` with the exact key to add; a row whose URL is gone
-fails `test_every_expectation_names_an_existing_url_pattern`.
+fails `test_every_expectation_names_an_existing_url_pattern`. A path listed twice is checked once,
+as the first pattern that the resolver reaches (`SHADOWED` names them and why).
 
-Each row reads, for GET and where the view changes state also for POST (or PATCH for an API detail),
-one answer per persona in the column order of `PERSONAS`:
+Each row reads, for GET and where the view changes state also for POST (or PATCH and DELETE for an
+API detail), one answer per persona in the column order of `PERSONAS`:
 
     login        302 to the login page (/accounts/login/?next=...)
     admin        302 to the admin's login page (a signed-in user who is not staff; anyone on the
@@ -17,10 +18,15 @@ one answer per persona in the column order of `PERSONAS`:
     200 ...      exactly that status
 
 Object URLs are filled with site A's records, so the site-B personas must get 404 (or 403 for their
-role before any lookup) and no page they are shown may contain site A's identifying data.
+role before any lookup) and no page they are shown may contain site A's identifying data. No page
+shows anyone a confirmed two-factor device's secret key.
+
+Data managers' sessions have passed the two-factor step (their role requires it). A request that
+changes data (a soft delete, a study freeze) runs in its test's savepoint and is rolled back.
 """
 
 import re
+from base64 import b32encode
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from http.cookies import SimpleCookie
@@ -28,6 +34,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -35,14 +42,18 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.shortcuts import resolve_url
 from django.test import Client
-from django.urls import URLResolver, get_resolver, reverse
+from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
 from tests import factories
 from trials import access, data_review
-from trials.models import ExportLog, Job, Patient
+from trials.models import ExportLog, Job, Patient, SecurityEvent
+from trials.security import LAST_ACTIVITY
 from trials.services import enrol_patient
+from trials.views import accounts
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +98,7 @@ EXPECTED = {
     # One's own TOTP device; a wrong code (or none) goes back to the page with a message.
     "accounts/two-factor/":                        Row(get="login  200   200   200   200   200    200   200",
                                                        post="login 302   302   302   302   302    302   302",
-                                                       body=(("action", "remove"), ("token", "000000"))),
+                                                       body=(("action", "remove"),)),
     "accounts/logout/":                            Row(get="login  405   405   405   405   405    405   405",
                                                        post="login login login login login login  login login"),
     "accounts/password_change/":                   Row(get="login  200   200   200   200   200    200   200",
@@ -122,6 +133,12 @@ EXPECTED = {
     "admin/trials/user/<id>/password/":            Row(get="login admin admin admin 200   admin  admin 404",
                                                        post="login admin admin admin 200   admin  admin 404",
                                                        fill="id=clinician_user"),
+    # A TOTP device's secret (its otpauth URL, its QR code) is a second factor: nobody reads it back,
+    # a lost phone's device is deleted and a new one set up by its user.
+    "admin/otp_totp/totpdevice/<int:pk>/config/":  Row(get="login admin admin admin 403   admin  admin 403",
+                                                       fill="pk=totp_device"),
+    "admin/otp_totp/totpdevice/<int:pk>/qrcode/":  Row(get="login admin admin admin 403   admin  admin 403",
+                                                       fill="pk=totp_device"),
     # --- pages
     "":                                            Row(get="login  302   302   302   302   302    302   302"),
     "patients/":                                   Row(get="login  200   200   200   200   403    200   200"),
@@ -239,6 +256,8 @@ EXPECTED = {
                                                        fill="name=tumour_response extension=csv"),
     # --- API: no login redirect (401 with WWW-Authenticate); the schema and its page are public.
     # A ".<format>/" twin of a route (DRF's format suffix) is checked with the same row.
+    # DELETE (with a reason) is a soft delete where a form may be deleted (204), refused by role
+    # first, then by method (405); the enrolled patient is not deleted (400, "cannot be deleted").
     "api/v1/":                                     Row(get="401    200   200   200   200   200    200   200"),
     "api/v1/<drf_format_suffix:format>":           Row(get="401    200   200   200   200   200    200   200",
                                                        fill="format=.json"),
@@ -251,16 +270,26 @@ EXPECTED = {
                                                        post="401   405   403   403   403   403    405   403"),
     "api/v1/sites/<pk>/":                          Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  405   403   403   403   403    405   403",
+                                                       delete="401 405   403   403   403   403    405   403",
                                                        fill="pk=site_a"),
     "api/v1/patients/":                            Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/patients/<pk>/":                       Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 400   403   403   403   403    404   403",
                                                        fill="pk=enrolled"),
+    # Data managers only, checked before the lookup; the record is not verified, so no lock (409).
+    "api/v1/patients/<pk>/lock/":                  Row(get="401    405   405   405   405   405    405   405",
+                                                       post="401   403   403   403   409   403    403   404",
+                                                       fill="pk=enrolled"),
+    "api/v1/patients/<pk>/unlock/":                Row(get="401    405   405   405   405   405    405   405",
+                                                       post="401   403   403   403   200   403    403   404",
+                                                       fill="pk=enrolled", body=(("reason", "correction after lock"),)),  # noqa: E501
     "api/v1/screenings/":                          Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   400   403   403   403    400   403"),
     "api/v1/screenings/<pk>/":                     Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   400   403   403   403    404   403",
+                                                       delete="401 405   405   403   403   403    405   403",
                                                        fill="pk=screening"),
     "api/v1/screenings/<pk>/sign/":                Row(get="401    405   405   405   405   403    405   405",
                                                        post="401   403   400   403   403   403    404   403",
@@ -269,46 +298,55 @@ EXPECTED = {
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/pvp-procedures/<pk>/":                 Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 405   403   403   403   403    405   403",
                                                        fill="pk=pvp"),
     "api/v1/infusions/":                           Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/infusions/<pk>/":                      Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 204   403   403   403   403    404   403",
                                                        fill="pk=infusion"),
     "api/v1/lab-draws/":                           Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/lab-draws/<pk>/":                      Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 204   403   403   403   403    404   403",
                                                        fill="pk=lab_draw"),
     "api/v1/pain-assessments/":                    Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/pain-assessments/<pk>/":               Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 204   403   403   403   403    404   403",
                                                        fill="pk=pain"),
     "api/v1/qol-assessments/":                     Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/qol-assessments/<pk>/":                Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 204   403   403   403   403    404   403",
                                                        fill="pk=qol"),
     "api/v1/responses/":                           Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/responses/<pk>/":                      Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 405   403   403   403   403    405   403",
                                                        fill="pk=response"),
     "api/v1/adverse-events/":                      Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/adverse-events/<pk>/":                 Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 204   403   403   403   403    404   403",
                                                        fill="pk=adverse_event"),
     "api/v1/end-of-study/":                        Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   403   403   403   403    400   403"),
     "api/v1/end-of-study/<pk>/":                   Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  400   403   403   403   403    404   403",
+                                                       delete="401 405   403   403   403   403    405   403",
                                                        fill="pk=end_of_study"),
     "api/v1/data-queries/":                        Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   400   400   403   403   403    400   403"),
     "api/v1/data-queries/<pk>/":                   Row(get="401    200   200   200   200   403    404   404",
                                                        patch="401  405   405   403   403   403    405   403",
+                                                       delete="401 405   405   403   403   403    405   403",
                                                        fill="pk=data_query"),
     # The workflow steps: only a clinician answers, only a coordinator closes and re-opens.
     "api/v1/data-queries/<pk>/answer/":            Row(get="401    405   405   405   405   403    405   405",
@@ -323,6 +361,14 @@ EXPECTED = {
     "api/v1/verifications/":                       Row(get="401    405   405   405   405   403    405   405",
                                                        post="401   403   201   403   403   403    403   403",
                                                        body=(("record", "painassessment:{pain}"),)),
+    # The freeze is study-wide (as the page's): a data manager of any site freezes and unfreezes.
+    "api/v1/study/":                               Row(get="401    200   200   200   200   403    200   200",
+                                                       post="401   403   403   403   405   403    403   405"),
+    "api/v1/study/freeze/":                        Row(get="401    405   405   405   405   403    405   405",
+                                                       post="401   403   403   403   200   403    403   200"),
+    "api/v1/study/unfreeze/":                      Row(get="401    405   405   405   405   403    405   405",
+                                                       post="401   403   403   403   200   403    403   200",
+                                                       body=(("reason", "late data found"),)),
 }
 # fmt: on
 
@@ -332,18 +378,26 @@ ADMIN_MODELS = {
     "auth.group": ("role_group", ""),  # roles are set in trials/roles.py, never in the admin
     "trials.site": ("site_a", "view add change delete"),
     "trials.user": ("clinician_user", "view add change delete"),
-    "trials.patient": ("enrolled", "view add change delete"),
-    "trials.screening": ("screening", "view add change delete"),  # unsigned: a signed one is read-only
-    "trials.pvpprocedure": ("pvp", "view add change delete"),
-    "trials.labdraw": ("lab_draw", "view add change delete"),
-    "trials.infusion": ("infusion", "view add change delete"),
-    "trials.painassessment": ("pain", "view add change delete"),
-    "trials.qolassessment": ("qol", "view add change delete"),
-    "trials.tumourresponse": ("response", "view add change delete"),
-    "trials.adverseevent": ("adverse_event", "view add change delete"),
-    "trials.endofstudy": ("end_of_study", "view add change delete"),
+    # Clinical forms are never hard-deleted (SiteScopedAdmin): the pages and the API soft-delete.
+    "trials.patient": ("enrolled", "view add change"),
+    "trials.screening": ("screening", "view add change"),  # unsigned: a signed one is read-only
+    "trials.pvpprocedure": ("pvp", "view add change"),
+    "trials.labdraw": ("lab_draw", "view add change"),
+    "trials.infusion": ("infusion", "view add change"),
+    "trials.painassessment": ("pain", "view add change"),
+    "trials.qolassessment": ("qol", "view add change"),
+    "trials.tumourresponse": ("response", "view add change"),
+    "trials.adverseevent": ("adverse_event", "view add change"),
+    "trials.endofstudy": ("end_of_study", "view add change"),
     "pghistory.events": ("audit_event", "view"),  # the audit trail is read-only
     "authtoken.tokenproxy": ("token", "view add delete"),  # a token is issued or revoked, never edited
+    "trials.securityevent": ("security_event", "view"),  # the security log is read-only
+    # Security (docs/security.md): a lost phone's device is deleted, a locked-out user unlocked by
+    # deleting the access attempt. Site scoping as everywhere: these are site A's users' rows.
+    "otp_totp.totpdevice": ("totp_device", "view delete"),
+    "axes.accessattempt": ("access_attempt", "view delete"),
+    "axes.accesslog": ("access_log", "view"),
+    "axes.accessfailurelog": ("access_failure_log", ""),
 }
 UNSCOPED_ADMIN_MODELS = {"auth.group"}  # the same rows for every site
 
@@ -424,6 +478,11 @@ def _walk(patterns, prefix=""):
 
 
 RESOLVED = list(_walk(get_resolver().url_patterns))
+# A pattern listed before another of the same path wins; the later one is never reached.
+SHADOWED = {
+    "accounts/login/": "the study's login (password, then the two-factor code) before django.contrib.auth.urls'",
+    "admin/login/": "a redirect to the study's login before the admin's own form, which would skip the code",
+}
 
 
 def _base_of(route: str) -> str:
@@ -449,7 +508,7 @@ def _answers(route: str, spec: str) -> dict[str, str]:
 
 def _cases(method: str) -> list:
     cases = []
-    for route in RESOLVED:
+    for route in dict.fromkeys(RESOLVED):  # a shadowed twin (SHADOWED) is never reached: once
         row = _row_for(route)
         spec = row and getattr(row, method)
         if spec:
@@ -489,6 +548,17 @@ def _build_world() -> SimpleNamespace:
     lab_draw = factories.LabResultFactory(lab_draw=factories.LabDrawFactory(patient=enrolled)).lab_draw
     pain = factories.PainAssessmentFactory(patient=enrolled)
     factories.PatientFactory(site=site_b, hospital_number="HN-B-OWN")  # site B's lists are not empty
+    # Security rows of site A's clinician: a two-factor device (besides the data managers' own),
+    # a locked-out login, django-axes' logs and a security log entry.
+    clinician_ip = "192.0.2.11"
+    totp_device = TOTPDevice.objects.create(user=users["clinician"], name="clinician's phone", confirmed=True)
+    axes_row = {"username": "a_clinician", "ip_address": clinician_ip, "user_agent": "matrix", "path_info": "/"}
+    access_attempt = AccessAttempt.objects.create(**axes_row, get_data="", post_data="", failures_since_start=5)
+    access_log = AccessLog.objects.create(**axes_row)
+    access_failure_log = AccessFailureLog.objects.create(**axes_row, locked_out=True)
+    security_event = SecurityEvent.objects.create(
+        kind=SecurityEvent.Kind.LOGIN_FAILED, user=users["clinician"], username="a_clinician", ip_address=clinician_ip
+    )
 
     records = {
         "site_a": site_a,
@@ -519,6 +589,11 @@ def _build_world() -> SimpleNamespace:
         "clinician_user": users["clinician"],
         "role_group": Group.objects.get(name="clinician"),
         "patient_type": ContentType.objects.get_for_model(Patient),
+        "totp_device": totp_device,
+        "access_attempt": access_attempt,
+        "access_log": access_log,
+        "access_failure_log": access_failure_log,
+        "security_event": security_event,
     }
     ids = {name: str(record.pk) for name, record in records.items()}
     # The admin names a token by its user, and an audit event by its slug.
@@ -530,13 +605,25 @@ def _build_world() -> SimpleNamespace:
     # Site A's identifying data: none of it may reach anonymous users or site B's staff.
     site_a_users = [user.username for user in users.values() if user.username.startswith("a_")]
     secrets = [screened.screening_number, enrolled.screening_number, enrolled.study_id, "HN-A-SCREENED",
-               "HN-A-ENROLLED", "Grade III or II?", "monitoring visit AAA", *site_a_users]  # fmt: skip
+               "HN-A-ENROLLED", "Grade III or II?", "monitoring visit AAA", clinician_ip, *site_a_users]  # fmt: skip
+    # Nobody, of any site, is shown a confirmed TOTP device's secret (hex or base32).
+    credentials = [text for device in TOTPDevice.objects.filter(confirmed=True)
+                   for text in (device.key, b32encode(device.bin_key).decode())]  # fmt: skip
     sessions = {}
     for persona, user in users.items():
         client = Client()
         client.force_login(user)
-        sessions[persona] = client.session.session_key
-    return SimpleNamespace(ids=ids, secrets=secrets, sessions=sessions)
+        session = client.session
+        # As after the login's two steps (conftest's fixture for force_login is function-scoped and
+        # does not reach this module-scoped world): a data manager's session has shown a code.
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is not None:
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        # The idle timeout counts from each test's own first request, not from this login.
+        session.pop(LAST_ACTIVITY, None)
+        session.save()
+        sessions[persona] = session.session_key
+    return SimpleNamespace(ids=ids, secrets=secrets, credentials=credentials, sessions=sessions)
 
 
 @pytest.fixture(scope="module")
@@ -558,9 +645,12 @@ def _url(route: str, row: Row, ids: dict[str, str]) -> str:
     return f"/{path}{query}"
 
 
+DELETE_BODY = (("reason", "entered in error (URL matrix)"),)  # a soft delete needs a reason
+
+
 def _request(client, method: str, route: str, row: Row, world):
     url = _url(route, row, world.ids)
-    body = {key: value.format(**world.ids) for key, value in row.body}
+    body = {key: value.format(**world.ids) for key, value in (DELETE_BODY if method == "delete" else row.body)}
     if method == "get":
         return url, client.get(url)
     if route.startswith("api/"):
@@ -595,6 +685,9 @@ def _run(method, route, persona, expected, world, client):
     if persona in OUTSIDERS and not response.streaming:
         leaked = [secret for secret in world.secrets if secret.encode() in response.content]
         assert not leaked, f"{method.upper()} {url} as {persona} shows site A's data: {leaked}"
+    if not response.streaming:
+        shown = [secret for secret in world.credentials if secret.encode() in response.content]
+        assert not shown, f"{method.upper()} {url} as {persona} shows a two-factor device's secret key"
 
 
 @pytest.fixture(scope="module")
@@ -625,6 +718,25 @@ def test_patch(route, persona, expected, world, client):
     _run("patch", route, persona, expected, world, client)
 
 
+@pytest.mark.parametrize(("route", "persona", "expected"), _cases("delete"))
+def test_delete(route, persona, expected, world, client):
+    _run("delete", route, persona, expected, world, client)
+
+
+def test_an_enrolled_patient_is_not_deleted(world, client):
+    """The rows above delete the unenrolled patient; an enrolled one is refused on the page and in the API."""
+    client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions["clinician"]
+    page = f"/patients/{world.ids['enrolled']}/delete/"
+    assert client.get(page).status_code == 200
+    refused = client.post(page, {"reason": "registered in error"})
+    assert refused.status_code == 400
+    assert b"cannot be deleted" in refused.content
+    api = client.delete(f"/api/v1/patients/{world.ids['enrolled']}/", {"reason": "registered in error"},
+                        content_type="application/json")  # fmt: skip
+    assert api.status_code == 400
+    assert Patient.objects.filter(pk=world.ids["enrolled"], deleted_at__isnull=True).exists()
+
+
 # --- the table and the resolver agree ------------------------------------------------------------
 
 
@@ -649,7 +761,14 @@ def test_every_admin_model_has_a_row():
 
 
 def test_no_two_url_patterns_read_the_same():
-    assert len(RESOLVED) == len(set(RESOLVED)), sorted(r for r in RESOLVED if RESOLVED.count(r) > 1)
+    twice = {route for route in RESOLVED if RESOLVED.count(route) > 1}
+    assert twice == set(SHADOWED), f"URL patterns listed twice (each a row of its own, or in SHADOWED): {twice}"
+    assert all(RESOLVED.count(route) == 2 for route in SHADOWED)
+
+
+def test_a_shadowing_pattern_is_the_one_reached():
+    assert resolve("/accounts/login/").func.view_class is accounts.LoginView
+    assert resolve("/admin/login/").namespace != "admin"
 
 
 def test_every_row_has_one_answer_per_persona():
