@@ -212,6 +212,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True  # shared ward computers
 # Two-factor (TOTP, django-otp): available to everyone, required for these roles.
 TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["data_manager"])
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="PVP myeloma study")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # nobody reads a TOTP secret back; a lost device is deleted
 
 # --- Transport security: on whenever DEBUG is off, unless HTTPS=0 (a local plain-HTTP stack) -----
 HTTPS = env.bool("HTTPS", default=not DEBUG)

@@ -289,3 +289,8 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Two-factor devices and login-lockout records, scoped to the data manager's own users. Imported
+# last: it builds on UserAdmin above.
+from trials import admin_security  # noqa: E402, F401

@@ -173,7 +173,7 @@ class PatientViewSet(SoftDeleteMixin, ClinicalViewSet):
 
     # The role check is the data-manager check inside (StudyRolePermission would ask for a clinician).
     @action(detail=True, methods=["post"], serializer_class=s.ReasonSerializer, permission_classes=DATA_MANAGER_ACTION)
-    def lock(self, request, pk=None):
+    def lock(self, request, pk=None, format=None):
         """Lock a fully verified record (data manager); the twin of the record page's Lock button."""
         _data_manager_only(request, "lock a patient record")
         patient = self.get_object()
@@ -184,7 +184,7 @@ class PatientViewSet(SoftDeleteMixin, ClinicalViewSet):
         return Response({"patient": patient.screening_number, "locked": True})
 
     @action(detail=True, methods=["post"], serializer_class=s.ReasonSerializer, permission_classes=DATA_MANAGER_ACTION)
-    def unlock(self, request, pk=None):
+    def unlock(self, request, pk=None, format=None):
         """Unlock with a reason (data manager)."""
         _data_manager_only(request, "unlock a patient record")
         patient = self.get_object()
@@ -353,18 +353,18 @@ class StudyViewSet(viewsets.ViewSet):
         since = data_review.frozen_since()
         return Response({"frozen": since is not None, "frozen_since": since})
 
-    def list(self, request):
+    def list(self, request, format=None):
         return self._state()
 
     @extend_schema(request=None)
     @action(detail=False, methods=["post"])
-    def freeze(self, request):
+    def freeze(self, request, format=None):
         _data_manager_only(request, "freeze the study")
         data_review.freeze_study(user=request.user)
         return self._state()
 
     @action(detail=False, methods=["post"])
-    def unfreeze(self, request):
+    def unfreeze(self, request, format=None):
         _data_manager_only(request, "unfreeze the study")
         body = s.ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
