@@ -333,7 +333,8 @@ def main() -> int:
     print(f"starting PostgreSQL in {args.pgdata} ...", flush=True)
     database = Database(args.pgdata)
     os.environ.update({"DATABASE_URL": database.url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-                       "SECRET_KEY": "load-test-only-not-a-secret", "ALLOWED_HOSTS": "127.0.0.1", "HTTPS": "0"})  # fmt: skip
+                       "SECRET_KEY": "load-test-only-not-a-secret", "ALLOWED_HOSTS": "127.0.0.1",
+                       "HTTPS": "0"})  # fmt: skip
     import django
 
     django.setup()
