@@ -121,12 +121,23 @@ BEGIN
     RETURN NULL;
 END
 $fn$""",
+        # TRUNCATE fires no row trigger (a test database's flush uses it): rebuild after it.
+        """CREATE OR REPLACE FUNCTION trials_patient_summary_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM trials_rebuild_patient_summary();
+    RETURN NULL;
+END
+$fn$""",
     ]
     for table, patient_column in SOURCES.items():
         statements += [
             f"DROP TRIGGER IF EXISTS patient_summary ON {table}",
             f"CREATE TRIGGER patient_summary AFTER INSERT OR UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION trials_patient_summary_trigger('{patient_column}')",
+            f"DROP TRIGGER IF EXISTS patient_summary_truncate ON {table}",
+            f"CREATE TRIGGER patient_summary_truncate AFTER TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION trials_patient_summary_truncated()",
         ]
     statements.append("SELECT trials_rebuild_patient_summary()")
     return ";\n".join(statements) + ";"
@@ -134,7 +145,9 @@ $fn$""",
 
 def uninstall_sql() -> str:
     statements = [f"DROP TRIGGER IF EXISTS patient_summary ON {table}" for table in SOURCES]
+    statements += [f"DROP TRIGGER IF EXISTS patient_summary_truncate ON {table}" for table in SOURCES]
     statements += [
+        "DROP FUNCTION IF EXISTS trials_patient_summary_truncated()",
         "DROP FUNCTION IF EXISTS trials_patient_summary_trigger()",
         "DROP FUNCTION IF EXISTS trials_rebuild_patient_summary()",
         "DROP FUNCTION IF EXISTS trials_refresh_patient_summary(bigint[])",
