@@ -247,11 +247,20 @@ def _derive(patients: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
     eligible = _map_distinct(patients["answers"].fillna(""), _eligible_from_answers).astype(object)
     patients["eligible"] = eligible.where(patients["screened"].astype(bool), None)
     if not labs.empty:
-        # (patient, analyte, timepoint) is unique: one column per group, matched on the patient id
-        # (faster than a general pivot for 800,000 values).
-        for (analyte, timepoint), group in labs.groupby(["analyte", "timepoint"], observed=True, sort=False):
-            values = pd.Series(group["value"].to_numpy(), index=group["id"].to_numpy())
-            patients[f"{analyte}_{timepoint}"] = patients["id"].map(values)
+        # (patient, analyte, timepoint) is unique: each value goes to its patient's row of the
+        # column "<analyte>_<timepoint>". Rows are found once for all 800,000 values, then each
+        # column is filled by numpy (a general pivot or a map per column is several times slower).
+        rows = pd.Index(patients["id"]).get_indexer(labs["id"])
+        analytes, timepoints = labs["analyte"].cat, labs["timepoint"].cat
+        group = analytes.codes.to_numpy() * len(timepoints.categories) + timepoints.codes.to_numpy()
+        values = labs["value"].to_numpy()
+        for code in np.unique(group):
+            analyte = analytes.categories[code // len(timepoints.categories)]
+            timepoint = timepoints.categories[code % len(timepoints.categories)]
+            column = np.full(len(patients), np.nan)
+            chosen = (group == code) & (rows >= 0)
+            column[rows[chosen]] = values[chosen]
+            patients[f"{analyte}_{timepoint}"] = column
     for analyte in protocol.ANALYTES:
         for timepoint in TIMEPOINTS:
             if f"{analyte.code}_{timepoint}" not in patients:
