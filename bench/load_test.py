@@ -80,8 +80,8 @@ class Database:
 class AppServer:
     """gunicorn in its own process group, so that one signal reaches the master and every worker."""
 
-    def __init__(self, *, port: int, workers: int, database_url: str, log_path: Path):
-        self.port, self.workers, self.log_path = port, workers, log_path
+    def __init__(self, *, port: int, workers: int, database_url: str, log_path: Path, threads: int = 1):
+        self.port, self.workers, self.threads, self.log_path = port, workers, threads, log_path
         self.env = os.environ | {
             "DATABASE_URL": database_url,
             "DEBUG": "0",
@@ -94,6 +94,7 @@ class AppServer:
 
     def start(self) -> None:
         command = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--workers", str(self.workers),
+                   "--threads", str(self.threads),
                    "--bind", f"127.0.0.1:{self.port}", "--timeout", "60", "--graceful-timeout", "5",
                    # Load Django once in the master (workers start faster after a kill); no control socket,
                    # whose default path is shared with any other gunicorn of this user.
@@ -247,6 +248,7 @@ def summarise(args, recorder: Recorder, faults, check: dict, elapsed: float) -> 
         "elapsed_s": elapsed,
         "think_s": args.think,
         "workers": args.workers,
+        "threads": args.threads,
         "faults": args.faults,
         "requests": len(recorder.samples),
         "answered": len(answered),
@@ -279,8 +281,8 @@ def markdown(summary: dict) -> str:
     lines = [
         f"Measured {summary['date']} with `bench/load_test.py --users {summary['users']} --duration "
         f"{summary['duration_s']:g} --think {summary['think_s']:g} --workers {summary['workers']}"
-        f"{' --faults' if summary['faults'] else ''}` on {summary['machine']} (shared with other work), "
-        "gunicorn sync workers, PostgreSQL 18 embedded.",
+        f" --threads {summary['threads']}{' --faults' if summary['faults'] else ''}` on {summary['machine']}, "
+        f"gunicorn {'sync workers' if summary['threads'] == 1 else 'gthread workers'}, PostgreSQL 18 embedded.",
         "",
         "| users | duration (s) | requests | throughput (req/s) | cases completed | p50 (ms) | p95 (ms) | p99 (ms) "
         "| max (ms) | errors |",
@@ -320,6 +322,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=120, help="seconds of load (default 120)")
     parser.add_argument("--think", type=float, default=1.0, help="mean pause after each saved form, s (default 1)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per worker (default 1: sync workers; more: gthread)")  # fmt: skip
     parser.add_argument("--faults", action="store_true", help="kill the app server, then restart PostgreSQL")
     parser.add_argument("--grace", type=float, default=20, help="seconds a failing step retries after the end")
     parser.add_argument("--pgdata", type=Path, default=ROOT / "var" / "loadtest-pg", help="fresh data folder")
@@ -342,7 +346,7 @@ def main() -> int:
     try:
         tokens = prepare_study(args.users)
         port = free_port()
-        app = AppServer(port=port, workers=args.workers, database_url=database.url,
+        app = AppServer(port=port, workers=args.workers, threads=args.threads, database_url=database.url,
                         log_path=args.pgdata.parent / "loadtest-gunicorn.log")  # fmt: skip
         app.start()
         app.wait_ready()
