@@ -77,19 +77,24 @@ class Database:
         self.pg_ctl("-m", "fast", "stop")
 
 
+def app_environment(database_url: str) -> dict:
+    """The production-like settings of the app under test, for this process and for gunicorn."""
+    return {
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "load-test-only-not-a-secret",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "HTTPS": "0",  # plain HTTP on loopback: no TLS redirect or secure-only cookies
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+
+
 class AppServer:
     """gunicorn in its own process group, so that one signal reaches the master and every worker."""
 
     def __init__(self, *, port: int, workers: int, database_url: str, log_path: Path, threads: int = 1):
         self.port, self.workers, self.threads, self.log_path = port, workers, threads, log_path
-        self.env = os.environ | {
-            "DATABASE_URL": database_url,
-            "DEBUG": "0",
-            "SECRET_KEY": "load-test-only-not-a-secret",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "HTTPS": "0",  # plain HTTP on loopback: no TLS redirect or secure-only cookies
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-        }
+        self.env = os.environ | app_environment(database_url)
         self.process = None
 
     def start(self) -> None:
@@ -336,9 +341,7 @@ def main() -> int:
     args.pgdata.parent.mkdir(parents=True, exist_ok=True)
     print(f"starting PostgreSQL in {args.pgdata} ...", flush=True)
     database = Database(args.pgdata)
-    os.environ.update({"DATABASE_URL": database.url, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-                       "SECRET_KEY": "load-test-only-not-a-secret", "ALLOWED_HOSTS": "127.0.0.1",
-                       "HTTPS": "0"})  # fmt: skip
+    os.environ.update(app_environment(database.url))
     import django
 
     django.setup()

@@ -22,6 +22,7 @@ from trials.models import (
     Screening,
     Site,
     TumourResponse,
+    User,
 )
 
 
@@ -46,11 +47,22 @@ def get_patient_for_user(user, pk) -> Patient:
     return get_object_or_404(patients_for_user(user), pk=pk)
 
 
+def forms_for_user(queryset: QuerySet, user) -> QuerySet:
+    """A form's rows the user may see: their sites' patients, none of a patient deleted as registered in error."""
+    return _scoped(queryset.filter(patient__deleted_at__isnull=True), user, "patient__site")
+
+
 def _patient_form_for_user(model, user, pk):
-    # The forms of a patient deleted as registered in error are gone with the patient.
-    live = model.objects.filter(patient__deleted_at__isnull=True)
-    queryset = _scoped(live.select_related("patient__site"), user, "patient__site")
-    return get_object_or_404(queryset, pk=pk)
+    return get_object_or_404(forms_for_user(model.objects.select_related("patient__site"), user), pk=pk)
+
+
+def users_run_by(user) -> QuerySet[User]:
+    """The accounts a data manager manages: of their own sites or of none yet, never a superuser."""
+    users = User.objects.all()
+    if user.is_superuser:
+        return users
+    own_sites = sites_for_user(user).values("pk")
+    return users.filter(is_superuser=False).filter(Q(sites__in=own_sites) | Q(sites__isnull=True)).distinct()
 
 
 def get_screening_for_user(user, pk) -> Screening:

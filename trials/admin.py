@@ -54,8 +54,7 @@ class UserAdmin(DjangoUserAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        own_sites = access.sites_for_user(request.user).values("pk")
-        return queryset.filter(is_superuser=False).filter(Q(sites__in=own_sites) | Q(sites__isnull=True)).distinct()
+        return queryset.filter(pk__in=access.users_run_by(request.user).values("pk"))
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
@@ -278,8 +277,7 @@ class SecurityEventAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request).select_related("user", "actor")
         if request.user.is_superuser:
             return queryset
-        users = UserAdmin(User, self.admin_site).get_queryset(request)
-        return queryset.filter(Q(user__in=users.values("pk")) | Q(user__isnull=True))
+        return queryset.filter(Q(user__in=access.users_run_by(request.user).values("pk")) | Q(user__isnull=True))
 
     def has_add_permission(self, request):
         return False

@@ -12,13 +12,7 @@ from django.contrib import admin
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from trials.admin import UserAdmin
-from trials.models import User
-
-
-def _users_run_by(request, admin_site):
-    return UserAdmin(User, admin_site).get_queryset(request)
-
+from trials.access import users_run_by
 
 admin.site.unregister(TOTPDevice)
 
@@ -31,7 +25,7 @@ class ScopedTOTPDeviceAdmin(TOTPDeviceAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(user__in=_users_run_by(request, self.admin_site).values("pk"))
+        return queryset.filter(user__in=users_run_by(request.user).values("pk"))
 
 
 class ScopedToUsersRun:
@@ -41,7 +35,7 @@ class ScopedToUsersRun:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(username__in=_users_run_by(request, self.admin_site).values("username"))
+        return queryset.filter(username__in=users_run_by(request.user).values("username"))
 
 
 for model, base in ((AccessAttempt, AccessAttemptAdmin), (AccessLog, AccessLogAdmin),

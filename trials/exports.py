@@ -27,12 +27,12 @@ from trials.models import (
     TreatedLevel,
     TumourResponse,
 )
+from trials.models.base import DELETION_FIELDS
 from trials.tables import spreadsheet_text
 
 IDENTIFYING = ("date_of_birth", "hospital_number", "initials")
 # Deleted forms are not exported, so their deletion fields would always be empty.
-SKIP = {"id", "created_at", "updated_at", "version", "patient", "procedure", "lab_draw", "site",
-        "deleted_at", "deleted_by", "deletion_reason"}  # fmt: skip
+SKIP = {"id", "created_at", "updated_at", "version", "patient", "procedure", "lab_draw", "site", *DELETION_FIELDS}
 
 # form name -> (model, how to reach the patient)
 FORMS = {

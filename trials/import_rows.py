@@ -30,11 +30,14 @@ class Problem:
     rule: str
 
 
+def too_big(size: int, *, prefix: str = "") -> Problem:
+    return Problem(0, prefix + "file", f"{size} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")
+
+
 def read_rows(content: bytes, allowed: list[str], required: list[str], *, prefix: str = ""):
     """The file's rows as dicts, or the file-level problems (size, encoding, columns)."""
     if len(content) > MAX_BYTES:
-        size = f"{len(content)} bytes"
-        return [], [Problem(0, prefix + "file", size, f"larger than {MAX_BYTES // 1024 // 1024} MB")]
+        return [], [too_big(len(content), prefix=prefix)]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:

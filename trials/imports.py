@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from trials import access, import_cases
 from trials.audit import change_context
 from trials.exports import _fields
-from trials.import_rows import MAX_BYTES, Problem, clean_problems, read_rows, set_values
+from trials.import_rows import MAX_BYTES, Problem, clean_problems, read_rows, set_values, too_big
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -27,7 +27,7 @@ from trials.models import (
     TumourResponse,
 )
 
-__all__ = ["IMPORTABLE", "MAX_BYTES", "ORDER_NOTE", "Problem", "check", "commit", "expected_columns"]
+__all__ = ["IMPORTABLE", "MAX_BYTES", "ORDER_NOTE", "Problem", "check", "commit", "expected_columns", "too_big"]
 
 # In the order the files must be imported: each form refers to records of the forms above it.
 IMPORTABLE = {
@@ -49,10 +49,6 @@ ORDER_NOTE = (
     "pain, qol, response, adverse_event, end_of_study."
 )
 LEVELS = "pvp_level"  # the second file of the pvp_procedure form
-
-
-def too_big(size: int) -> Problem:
-    return Problem(0, "file", f"{size} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")
 
 
 def expected_columns(form: str) -> list[str]:

@@ -55,6 +55,13 @@ def treatment_is_allowed(patient) -> bool:
     return bool(screening and screening.is_signed and screening.eligible is True)
 
 
+def patient_may_be_deleted(patient) -> bool:
+    """Only a patient registered in error: never enrolled and no signed screening (those belong to the
+    screening log and the CONSORT flow)."""
+    screening = getattr(patient, "screening", None)
+    return not patient.is_enrolled and not (screening is not None and screening.is_signed)
+
+
 def check_treatment_allowed(patient, what: str) -> None:
     if not treatment_is_allowed(patient):
         raise ValidationError(

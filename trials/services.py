@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from trials import rules
 from trials.audit import change_context
 from trials.models import Patient, Site
 
@@ -134,13 +135,11 @@ def soft_delete(record, *, user, reason: str):
         raise ValidationError(
             _("This form was already deleted on %(when)s.") % {"when": f"{current.deleted_at:%Y-%m-%d}"}
         )
-    if isinstance(current, Patient):
-        screening = getattr(current, "screening", None)
-        if current.is_enrolled or (screening is not None and screening.is_signed):
-            raise ValidationError(
-                _("%(patient)s has a signed screening and cannot be deleted; record the end of study instead.")
-                % {"patient": current}
-            )
+    if isinstance(current, Patient) and not rules.patient_may_be_deleted(current):
+        raise ValidationError(
+            _("%(patient)s has a signed screening and cannot be deleted; record the end of study instead.")
+            % {"patient": current}
+        )
     current.deleted_at = timezone.now()
     current.deleted_by = user
     current.deletion_reason = reason

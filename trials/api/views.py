@@ -5,12 +5,13 @@ and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.
 """
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -34,11 +35,6 @@ from trials.models import (
 from trials.roles import CLINICIAN, COORDINATOR, DATA_MANAGER, ROLES, has_role
 
 INITIAL_ENTRY = "initial entry"
-
-
-class ValidationErrorResponse(APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
 
 
 def exception_handler(exc, context):
@@ -81,9 +77,10 @@ class ClinicalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
     write_roles = (CLINICIAN,)
 
     def get_queryset(self):
-        queryset = access._scoped(self.queryset.all(), self.request.user, self.site_path)
-        if self.site_path != "site":  # the forms of a patient deleted as registered in error go with it
-            queryset = queryset.filter(patient__deleted_at__isnull=True)
+        if self.site_path == "site":
+            queryset = access._scoped(self.queryset.all(), self.request.user, "site")
+        else:
+            queryset = access.forms_for_user(self.queryset.all(), self.request.user)
         params = self.request.query_params
         prefix = "" if self.site_path == "site" else "patient__"
         if params.get("patient"):
@@ -139,8 +136,8 @@ class SoftDeleteMixin:
         body.is_valid(raise_exception=True)
         try:
             services.soft_delete(record, user=request.user, reason=body.validated_data["reason"])
-        except ValidationError as refused:
-            raise ValidationErrorResponse({"detail": " ".join(refused.messages)}) from refused
+        except ModelValidationError as refused:
+            raise ValidationError({"detail": " ".join(refused.messages)}) from refused
         except IntegrityError as error:  # locked or frozen
             raise Conflict({"detail": str(error).splitlines()[0]}) from error
         return Response(status=status.HTTP_204_NO_CONTENT)

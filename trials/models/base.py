@@ -129,6 +129,9 @@ class AllRecords(models.Manager):
     """Every row, deleted ones included: for the casebook, the audit and restoring."""
 
 
+DELETION_FIELDS = frozenset({"deleted_at", "deleted_by", "deletion_reason"})
+
+
 class SoftDeletable(models.Model):
     """A form that can be deleted only as a soft delete with a reason (GCP: nothing entered disappears)."""
 

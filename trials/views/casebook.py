@@ -15,12 +15,11 @@ from pghistory.models import Events
 
 from trials import access, data_review, progress
 from trials.import_cases import TRANSCRIBED
-from trials.views.common import DELETABLE_FORMS, require_study_role
+from trials.views.common import DELETABLE_FORMS, field_value, require_study_role
 
 
 def _display(record, field):
-    getter = getattr(record, f"get_{field.name}_display", None)
-    value = getter() if getter else getattr(record, field.name)
+    value = field_value(record, field)
     return "—" if value in (None, "") else value
 
 

@@ -31,6 +31,12 @@ def require(allowed: bool) -> None:
         raise PermissionDenied(_("Your role does not allow changing study data."))
 
 
+def field_value(record, field):
+    """A field's value as a person reads it: the choice's label, not the stored code."""
+    getter = getattr(record, f"get_{field.name}_display", None)
+    return getter() if getter else getattr(record, field.name)
+
+
 def record_url(patient, anchor: str = "") -> str:
     url = reverse("patient_record", args=[patient.pk])
     return f"{url}#{anchor}" if anchor else url
@@ -134,14 +140,7 @@ DELETABLE_FORMS = {
     "qol": (QolAssessment, access.get_qol_assessment_for_user, "qol"),
     "adverse-events": (AdverseEvent, access.get_adverse_event_for_user, "adverse-events"),
 }
-DELETION_FIELDS = {"deleted_at", "deleted_by", "deletion_reason"}
 SLUG_OF_MODEL = {model: slug for slug, (model, _getter, _anchor) in DELETABLE_FORMS.items()}
-
-
-def patient_is_deletable(patient: Patient) -> bool:
-    """Only a patient registered in error: never enrolled, screening not signed (the rule in services)."""
-    screening = getattr(patient, "screening", None)
-    return not patient.is_enrolled and not (screening is not None and screening.is_signed)
 
 
 def delete_url_for(record) -> str:
@@ -149,6 +148,6 @@ def delete_url_for(record) -> str:
     if record is None or record.pk is None:
         return ""
     if isinstance(record, Patient):
-        return reverse("patient_delete", args=[record.pk]) if patient_is_deletable(record) else ""
+        return reverse("patient_delete", args=[record.pk]) if rules.patient_may_be_deleted(record) else ""
     slug = SLUG_OF_MODEL.get(type(record))
     return reverse("form_delete", args=[record.patient_id, slug, record.pk]) if slug else ""

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from trials import access, services
-from trials.views.common import DELETABLE_FORMS, can_enter_data, locked_or_frozen, record_url, require
+from trials.models.base import DELETION_FIELDS
+from trials.views.common import DELETABLE_FORMS, can_enter_data, field_value, locked_or_frozen, record_url, require
 
 
 def form_delete(request, patient_pk, form, pk):
@@ -72,23 +73,7 @@ def _confirm_and_delete(request, patient, record, *, done_url: str):
 
 def _summary(record) -> list[tuple[str, object]]:
     """The record's own values, so the user sees exactly what is being deleted."""
-    skip = {
-        "id",
-        "created_at",
-        "updated_at",
-        "version",
-        "patient",
-        "site",
-        "deleted_at",
-        "deleted_by",
-        "deletion_reason",
-    }
-    rows = []
-    for field in record._meta.concrete_fields:
-        if field.name in skip:
-            continue
-        display = getattr(record, f"get_{field.name}_display", None)
-        value = display() if display else getattr(record, field.name)
-        if value not in (None, "", []):
-            rows.append((str(field.verbose_name), value))
-    return rows
+    skip = {"id", "created_at", "updated_at", "version", "patient", "site", *DELETION_FIELDS}
+    values = ((str(field.verbose_name), field_value(record, field)) for field in record._meta.concrete_fields
+              if field.name not in skip)  # fmt: skip
+    return [(label, value) for label, value in values if value not in (None, "", [])]
