@@ -12,6 +12,7 @@ if not os.environ.get("DATABASE_URL"):
 
 from config.settings import *  # noqa: E402, F403
 
+PRODUCTION_PASSWORD_HASHERS = PASSWORD_HASHERS  # noqa: F405 - for the tests of the production hashers
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in production
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - WhiteNoise warns when it is missing

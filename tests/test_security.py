@@ -5,6 +5,7 @@ import time
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -98,6 +99,38 @@ def test_passwords_are_checked_by_djangos_validators():
         with pytest.raises(ValidationError):
             validate_password(weak)
     validate_password("ward-7-myeloma-lamp")
+
+
+def production_hashers(settings):
+    """The hashers of config/settings.py: the test settings swap in MD5 for speed."""
+    return settings.PRODUCTION_PASSWORD_HASHERS
+
+
+def test_production_stores_new_passwords_with_argon2id(clinician, settings):
+    settings.PASSWORD_HASHERS = production_hashers(settings)
+    clinician.set_password("ward-7-myeloma-lamp")
+    assert clinician.password.startswith("argon2$argon2id$")
+    # Django's parameters: 100 MiB of memory and two passes per hash.
+    assert "m=102400,t=2" in clinician.password
+
+
+def test_an_older_pbkdf2_password_is_rehashed_with_argon2id_at_the_next_login(client, clinician, settings):
+    settings.PASSWORD_HASHERS = production_hashers(settings)
+    clinician.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    clinician.save(update_fields=["password"])
+    assert log_in(client, clinician.username).status_code == 302
+    clinician.refresh_from_db()
+    assert clinician.password.startswith("argon2$argon2id$")
+    assert check_password(PASSWORD, clinician.password)
+
+
+def test_an_older_pbkdf2_password_still_signs_and_is_rehashed(coordinator, patient_a, settings):
+    settings.PASSWORD_HASHERS = production_hashers(settings)
+    coordinator.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    coordinator.save(update_fields=["password"])
+    assert sign_screening(ScreeningFactory(patient=patient_a), signer=coordinator, password=PASSWORD).signed
+    coordinator.refresh_from_db()
+    assert coordinator.password.startswith("argon2$argon2id$")
 
 
 # --- Two-factor login ---------------------------------------------------------------------------
