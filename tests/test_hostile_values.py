@@ -69,6 +69,31 @@ class TestNumbers:
         assert field in response.json()
         assert not Infusion.objects.exists()
 
+    @pytest.mark.parametrize(
+        ("field", "value", "said"),
+        [
+            ("dose_mg", "1,5", "“1,5” is not a number: use digits, with a point for decimals (1.5, not 1,5)."),
+            ("dose_mg", "NaN", "“NaN” is not a number: use digits, with a point for decimals (1.5, not 1,5)."),
+            ("cycle", "two", "“two” is not a whole number."),
+        ],
+    )
+    def test_the_api_message_names_the_value_and_the_rule(self, field, value, said, clinician, enrolled_patient):
+        response = api_for(clinician).post(
+            "/api/v1/infusions/", infusion(enrolled_patient, **{field: value}), format="json"
+        )
+        assert response.json()[field] == [said]
+
+    def test_a_cement_volume_and_a_lab_value_name_the_value_too(self, clinician, enrolled_patient):
+        api = api_for(clinician)
+        number = enrolled_patient.screening_number
+        lab = api.post("/api/v1/lab-draws/", {"patient": number, "timepoint": "baseline", "drawn_on": "2020-01-07",
+                                              "results": {"alp": "1,5"}}, format="json")  # fmt: skip
+        assert lab.json()["results"]["alp"][0].startswith("“1,5” is not a number")
+        pvp = api.post("/api/v1/pvp-procedures/", {"patient": number, "performed_on": "2020-01-10",
+                       "approach": "bipedicular", "operator": "Dr Li",
+                       "levels": [{"level": "T12", "cement_ml": "2,5"}]}, format="json")  # fmt: skip
+        assert level_error(pvp.json(), 0)["cement_ml"][0].startswith("“2,5” is not a number")
+
     @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e309"])
     def test_bare_json_tokens_are_refused(self, token, clinician, enrolled_patient):
         """Python's json reads NaN and Infinity (and 1e309 as infinity); none may reach the database."""
@@ -125,7 +150,9 @@ class TestNumbers:
         client.force_login(clinician)
         data = infusion(enrolled_patient, dose_mg="1,5") | {"status": "given", "diluent_ml": 100}
         page = client.post(f"/patients/{enrolled_patient.pk}/infusions/new/", data)
-        assert page.context["form"].error_summary() == [("Dose (mg)", "Enter a number.")]
+        assert page.context["form"].error_summary() == [
+            ("Dose (mg)", "“1,5” is not a number: use digits, with a point for decimals (1.5, not 1,5).")
+        ]
 
     @pytest.mark.parametrize("value", ["1,5", "NaN", "Infinity", "1e309"])
     def test_an_import_names_the_row_and_field_of_a_bad_number(self, value, clinician, enrolled_patient):
@@ -156,6 +183,20 @@ class TestDates:
             {"timepoint": "baseline", "assessed_on": value, "who_grade": 2},
         )
         assert {label for label, _message in page.context["form"].error_summary()} == {"Assessed on"}
+
+    def test_the_api_and_the_page_name_the_impossible_date(self, client, clinician, enrolled_patient):
+        said = "“2026-02-30” is not a date: use YYYY-MM-DD, with a day that exists in that month."
+        response = api_for(clinician).post(
+            "/api/v1/infusions/", infusion(enrolled_patient, infused_on="2026-02-30"), format="json"
+        )
+        assert response.json()["infused_on"] == [said]
+        client.force_login(clinician)
+        page = client.post(
+            f"/patients/{enrolled_patient.pk}/pain/new/",
+            {"timepoint": "baseline", "assessed_on": "2026-02-30", "who_grade": 2},
+        )
+        assert page.context["form"].error_summary() == [("Assessed on", said)]
+        assert said in page.content.decode()  # shown to the user, not only in the form's errors
 
     @pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01"])
     def test_an_import_names_the_row_and_field_of_an_impossible_date(self, value, clinician, enrolled_patient):

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
-from trials import access, protocol
+from trials import access, protocol, unreadable
 from trials.models import (
     AdverseEvent,
     DataQuery,
@@ -52,13 +52,14 @@ def text_limit(limit: int) -> list:
 
 
 class StudyModelSerializer(serializers.ModelSerializer):
-    """Text fields over their model's length limit are refused with Django's message (see `text_limit`)."""
+    """Text fields over their model's length limit are refused with Django's message (see `text_limit`);
+    a date or number that cannot be read is refused naming the value (see trials/unreadable.py)."""
 
     def build_standard_field(self, field_name, model_field):
         field_class, kwargs = super().build_standard_field(field_name, model_field)
         if kwargs.pop("max_length", None) is not None:
             kwargs["validators"] = [*kwargs.get("validators", []), *text_limit(model_field.max_length)]
-        return field_class, kwargs
+        return unreadable.NAMING_THE_VALUE.get(field_class, field_class), kwargs
 
 
 class ClinicalSerializer(StudyModelSerializer):
@@ -159,7 +160,7 @@ class ScreeningSerializer(ClinicalSerializer):
         return super().validate(attrs)
 
 
-class TreatedLevelSerializer(serializers.ModelSerializer):
+class TreatedLevelSerializer(StudyModelSerializer):
     class Meta:
         model = TreatedLevel
         fields = ["level", "cement_ml", "leakage"]
@@ -209,7 +210,7 @@ class LabDrawSerializer(ClinicalSerializer):
     whose critical value the sender confirms (as the form's confirmation box)."""
 
     patient = PatientRefField()
-    results = serializers.DictField(child=serializers.DecimalField(max_digits=12, decimal_places=4), write_only=True)
+    results = serializers.DictField(child=unreadable.DecimalField(max_digits=12, decimal_places=4), write_only=True)
     critical_confirmed = serializers.ListField(child=serializers.CharField(), required=False, write_only=True)
 
     class Meta:

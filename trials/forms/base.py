@@ -7,6 +7,7 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from trials import unreadable
 from trials.models.base import REASON_MAX_CHARS, InRange
 
 INITIAL_ENTRY_REASON = "initial entry"
@@ -83,6 +84,10 @@ class ClinicalForm(forms.ModelForm):
             return self._meta.model._meta.get_field(name)
         except Exception:  # noqa: BLE001 - a form-only field has no model field
             return None
+
+    def _clean_fields(self):
+        super()._clean_fields()
+        unreadable.name_unreadable_values(self)
 
     def _update_errors(self, errors):
         # A value the form could not read ("1,5", "NaN") reaches the model as empty, and the model's

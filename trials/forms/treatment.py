@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, unreadable
 from trials.forms.base import ClinicalForm
 from trials.models import Infusion, PvpProcedure, TreatedLevel
 
@@ -21,6 +21,10 @@ class TreatedLevelForm(forms.ModelForm):
             "cement_ml": forms.NumberInput(attrs={"class": "form-control form-control-sm", "step": "0.1"}),
             "leakage": forms.Select(attrs={"class": "form-select form-select-sm"}),
         }
+
+    def _clean_fields(self):
+        super()._clean_fields()
+        unreadable.name_unreadable_values(self)
 
 
 class BaseTreatedLevelFormSet(forms.BaseInlineFormSet):
