@@ -80,7 +80,7 @@ class Clinician:
     """One simulated clinician (and, for the e-signature, the coordinator at the same site)."""
 
     def __init__(self, number, *, base_url, token, coordinator_token, coordinator_password, site, recorder,
-                 deadline, grace, think):  # fmt: skip
+                 deadline, grace, think, start_after=0.0):  # fmt: skip
         self.number = number
         self.user = f"lt_clin{number:02d}"
         self.site = site
@@ -88,16 +88,24 @@ class Clinician:
         self.deadline = deadline  # monotonic time after which no new step starts
         self.grace = grace  # how long past the deadline a failing step keeps retrying
         self.think = think
+        self.start_after = start_after  # seconds after the run's start that this clinician arrives
         self.coordinator_password = coordinator_password
         timeout = httpx.Timeout(30.0, connect=5.0)
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"Authorization": f"Token {token}"})
+        # gunicorn closes a keep-alive connection after 2 s idle; a client that keeps it longer (httpx:
+        # 5 s) may send on a socket the server is closing at that instant and lose the request. A client
+        # must give up idle connections before the server does (browsers instead resend on such a socket).
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, limits=limits, headers={"Authorization": f"Token {token}"}
+        )
         self.coordinator = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers={"Authorization": f"Token {coordinator_token}"}
+            base_url=base_url, timeout=timeout, limits=limits, headers={"Authorization": f"Token {coordinator_token}"}
         )
         self.random = random.Random(number)  # noqa: S311 - pauses and back-off, not secrets
 
     async def run(self) -> None:
         try:
+            await asyncio.sleep(self.start_after)
             case = 0
             while time.monotonic() < self.deadline:
                 case += 1

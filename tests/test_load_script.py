@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_two_clinicians_for_a_few_seconds_leave_a_clean_database(tmp_path):
     summary_path = tmp_path / "summary.json"
     result = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(ROOT / "bench" / "load_test.py"), "--users", "2", "--duration", "4", "--think", "0",
-         "--workers", "2", "--grace", "5", "--pgdata", str(tmp_path / "pg"), "--json", str(summary_path)],
+        [sys.executable, str(ROOT / "bench" / "load_test.py"), "--users", "2", "--duration", "4",
+         "--ramp-up", "1", "--think", "0", "--workers", "2", "--grace", "5",
+         "--pgdata", str(tmp_path / "pg"), "--json", str(summary_path)],
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
