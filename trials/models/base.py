@@ -10,6 +10,7 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 from trials.audit import audited
+from trials.models.checks import OneStatementChecks
 from trials.protocol import Range
 
 # --- Input limits: the one place they are set ------------------------------------------------
@@ -103,8 +104,10 @@ class User(AbstractUser):
         return self.get_full_name() or self.username
 
 
-class ClinicalRecord(models.Model):
-    """Bookkeeping every clinical form carries; `version` supports optimistic edit conflicts."""
+class ClinicalRecord(OneStatementChecks):
+    """Bookkeeping every clinical form carries; `version` supports optimistic edit conflicts.
+
+    Its check constraints are validated in one statement (trials/models/checks.py)."""
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
