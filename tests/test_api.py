@@ -137,6 +137,28 @@ class TestEditing:
         assert conflict.json()["their_changes"] == {"who_grade": ["3", "2"]}
         assert PainAssessment.objects.get(pk=pain.pk).vas is None
 
+    def test_editing_a_lab_draw_changes_only_the_results_that_changed(self, clinician, enrolled_patient):
+        api = client_for(clinician)
+        created = api.post(
+            "/api/v1/lab-draws/",
+            {"patient": enrolled_patient.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
+             "results": {"alp": "120", "calcium": "2.30", "albumin": "35"}}, format="json",
+        ).json()  # fmt: skip
+        draw = LabDraw.objects.get(pk=created["id"])
+        before = {result.analyte: result for result in draw.results.all()}
+        assert all(result.events.count() == 1 for result in before.values())  # each insert audited
+        response = api.patch(
+            f"/api/v1/lab-draws/{draw.pk}/",
+            {"results": {"alp": "120", "calcium": "2.45"}, "version": 1, "reason": "lab re-run"}, format="json",
+        )  # fmt: skip
+        assert response.status_code == 200 and response.json()["results"] == {"alp": 120.0, "calcium": 2.45}
+        after = {result.analyte: result for result in draw.results.all()}
+        assert after["calcium"].version == 2 and after["calcium"].events.last().pgh_context.metadata["reason"] == (
+            "lab re-run"
+        )
+        assert after["alp"].version == 1 and after["alp"].events.count() == 1  # unchanged: untouched
+        assert "albumin" not in after  # no longer sent: deleted (and the deletion audited)
+
     def test_there_is_no_hard_delete(self, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
         assert client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 400  # no reason

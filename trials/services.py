@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from trials import rules
 from trials.audit import change_context
-from trials.models import Patient, Site
+from trials.models import LabDraw, LabResult, Patient, Site
 
 
 def _next_number(site_id: int, counter: str) -> tuple[Site, int]:
@@ -111,6 +111,30 @@ def save_record(instance, *, user, reason: str, expected_version: int | None = N
         if save_parts is not None:
             save_parts(instance)
     return instance
+
+
+def save_lab_results(draw: LabDraw, results: list[LabResult]) -> None:
+    """Make the draw's results exactly `results` (one per analyte), inside the caller's audited save.
+
+    Pages and API alike: a result no longer sent is deleted, a changed one is updated with a new
+    version, an unchanged one is left alone (no empty audit event), new ones are inserted in one
+    statement (the audit triggers still record each row).
+    """
+    draw.results.exclude(analyte__in=[result.analyte for result in results]).delete()
+    existing = {result.analyte: result for result in draw.results.all()}
+    fields = ("value", "entered_value", "entered_unit", "critical_confirmed")
+    new = []
+    for result in results:
+        current = existing.get(result.analyte)
+        if current is None:
+            result.lab_draw = draw
+            new.append(result)
+        elif any(getattr(current, name) != getattr(result, name) for name in fields):
+            for name in fields:
+                setattr(current, name, getattr(result, name))
+            current.version += 1
+            current.save()
+    LabResult.objects.bulk_create(new)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -237,14 +237,12 @@ class LabDrawViewSet(SoftDeleteMixin, ClinicalViewSet):
 
     def save_parts(self, saved, parts, data):
         confirmed = set(parts.get("critical_confirmed", []))
-        results = parts.get("results", {})
-        saved.results.exclude(analyte__in=results).delete()
-        for analyte, value in results.items():
-            LabResult.objects.update_or_create(
-                lab_draw=saved, analyte=analyte,
-                defaults={"value": value, "entered_value": value, "critical_confirmed": analyte in confirmed,
-                          "entered_unit": s.protocol.ANALYTES_BY_CODE[analyte].unit},
-            )  # fmt: skip
+        results = [
+            LabResult(analyte=analyte, value=value, entered_value=value, critical_confirmed=analyte in confirmed,
+                      entered_unit=s.protocol.ANALYTES_BY_CODE[analyte].unit)
+            for analyte, value in parts.get("results", {}).items()
+        ]  # fmt: skip
+        services.save_lab_results(saved, results)
 
 
 class PainAssessmentViewSet(SoftDeleteMixin, ClinicalViewSet):

@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from trials import protocol
+from trials import protocol, services
 from trials.forms.base import ClinicalForm
 from trials.models import LabDraw, LabResult
 
@@ -97,21 +97,7 @@ class LabDrawForm(ClinicalForm):
 
     def save_parts(self, draw: LabDraw) -> None:
         """Replace the draw's results with the ones entered (called inside the save transaction)."""
-        kept = {result.analyte for result in self.results}
-        draw.results.exclude(analyte__in=kept).delete()
-        existing = {result.analyte: result for result in draw.results.all()}
-        for result in self.results:
-            current = existing.get(result.analyte)
-            if current is None:
-                result.lab_draw = draw
-                result.save()
-                continue
-            fields = ("value", "entered_value", "entered_unit", "critical_confirmed")
-            if any(getattr(current, name) != getattr(result, name) for name in fields):
-                for name in fields:
-                    setattr(current, name, getattr(result, name))
-                current.version += 1
-                current.save()
+        services.save_lab_results(draw, self.results)
 
 
 def _entered_value(result):
