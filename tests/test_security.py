@@ -295,6 +295,16 @@ def test_a_failed_login_for_an_unknown_name_is_logged_with_that_name(client, db)
     assert (event.kind, event.username, event.user) == (Kind.LOGIN_FAILED, "nobody", None)
 
 
+def test_the_log_is_written_in_the_studys_language_whatever_the_users(client, clinician):
+    page = client.post(
+        "/accounts/login/", {"username": clinician.username, "password": "guess"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert page.context["LANGUAGE_CODE"] == "zh-hans"  # the user saw the page in Chinese
+    log_in(client, clinician.username, address="10.0.0.8")
+    details = list(SecurityEvent.objects.filter(user=clinician).order_by("pk").values_list("detail", flat=True))
+    assert details[-2:] == ["wrong username or password", "password only"]
+
+
 def test_role_and_site_changes_in_the_admin_name_who_made_them(client, data_manager, clinician, site_a):
     client.force_login(data_manager)
     start = mark()

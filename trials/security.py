@@ -4,6 +4,7 @@ The log is written from Django's auth signals (login, failed login, logout), dja
 signal and the m2m signals of User.groups (roles) and User.sites; see docs/security.md.
 """
 
+import functools
 import math
 import time
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ from django.dispatch import receiver
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -149,7 +151,20 @@ class IdleTimeoutMiddleware:
 # --- The security log ---------------------------------------------------------------------------
 
 
+def in_the_logs_language(write_to_log):
+    """The log is written in the study's language (LANGUAGE_CODE) whatever the language of the request:
+    one log reads alike for every site, and a search for a phrase finds every row."""
+
+    @functools.wraps(write_to_log)
+    def in_language(*args, **kwargs):
+        with translation.override(settings.LANGUAGE_CODE):
+            return write_to_log(*args, **kwargs)
+
+    return in_language
+
+
 @receiver(user_logged_in)
+@in_the_logs_language
 def _log_login(sender, request, user, **kwargs):
     device = getattr(request, "two_factor_device", None)
     log_event(
@@ -163,6 +178,7 @@ def _log_login(sender, request, user, **kwargs):
 
 
 @receiver(user_logged_out)
+@in_the_logs_language
 def _log_logout(sender, request, user, **kwargs):
     if user is None:
         return  # logging out an anonymous visitor
@@ -172,6 +188,7 @@ def _log_logout(sender, request, user, **kwargs):
 
 
 @receiver(user_login_failed)
+@in_the_logs_language
 def _log_login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username") or "")
     user = User.objects.filter(username=username).first() if username else None
@@ -183,6 +200,7 @@ def _log_login_failed(sender, credentials, request=None, **kwargs):
 
 
 @receiver(user_locked_out)
+@in_the_logs_language
 def _log_locked_out(sender, request, username, ip_address, **kwargs):
     user = User.objects.filter(username=username).first() if username else None
     log_event(
@@ -194,6 +212,7 @@ def _log_locked_out(sender, request, username, ip_address, **kwargs):
     )
 
 
+@in_the_logs_language
 def _log_membership_change(kind, model, label, instance, action, reverse, pk_set):
     """Roles (groups) and sites of a user, whichever side of the relation was edited."""
     if action == "pre_clear":
