@@ -19,4 +19,4 @@ RUN DATABASE_URL=postgres://build@localhost/build SECRET_KEY=build-only DEBUG=0 
 RUN useradd --system --uid 1000 app && chown -R app /app
 USER app
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers 3 --threads 4 --access-logfile -"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers 3 --threads 4 --preload --access-logfile -"]

@@ -6,8 +6,8 @@ Usage:  .venv/bin/python bench/load_test.py [--users 20] [--duration 120] [--ram
 Everything runs on this machine, on loopback and a Unix socket:
 1. an embedded PostgreSQL in a fresh data folder (--pgdata, default var/loadtest-pg, deleted afterwards
    unless --keep-data); migrate; site LT1 with --users clinicians and one coordinator, API tokens;
-2. gunicorn (config.wsgi, DEBUG off, --workers sync workers) on a free port of 127.0.0.1, pointed at
-   that database through DATABASE_URL;
+2. gunicorn (config.wsgi, DEBUG off, --workers × --threads gthread workers; --threads 1: sync workers)
+   on a free port of 127.0.0.1, pointed at that database through DATABASE_URL;
 3. the clinicians (bench/load_clients.py, asyncio + httpx) enter complete cases for --duration seconds,
    pausing --think seconds on average (0.5x-1.5x) after each saved form. They arrive one after another
    over the first --ramp-up seconds, as staff log in over a morning (locust calls this the spawn rate);

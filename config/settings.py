@@ -120,9 +120,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 # Argon2id first (the Password Hashing Competition winner; Django's and OWASP's first choice): it is
 # memory-hard (100 MiB per hash with Django's parameters), so a guessing rig pays far more per guess than
-# for PBKDF2, while the server pays ~0.12 s of CPU instead of PBKDF2's ~0.25 s for each login and
-# e-signature. The PBKDF2 hashers stay listed so older passwords still verify; Django re-hashes them
-# with Argon2id at the next successful login or signature.
+# for PBKDF2, while the server pays ~0.19 s of CPU (0.11 s of wall time, on two cores) instead of
+# PBKDF2's ~0.23 s for each login and e-signature. Each hash in progress holds 100 MiB: size the
+# server for workers × threads of them (docs/security.md). The PBKDF2 hashers stay listed so older
+# passwords still verify; Django re-hashes them with Argon2id at the next login or signature.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -159,6 +159,11 @@ class TestEditing:
         assert after["alp"].version == 1 and after["alp"].events.count() == 1  # unchanged: untouched
         assert "albumin" not in after  # no longer sent: deleted (and the deletion audited)
 
+        # A PATCH without `results` (here: the fasting flag) leaves the results as they are.
+        fasting = api.patch(f"/api/v1/lab-draws/{draw.pk}/", {"fasting": True, "version": 2, "reason": "fasted"},
+                            format="json")  # fmt: skip
+        assert fasting.status_code == 200 and fasting.json()["results"] == {"alp": 120.0, "calcium": 2.45}
+
     def test_there_is_no_hard_delete(self, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
         assert client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 400  # no reason

@@ -5,13 +5,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, connection, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, models
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
 from tests.test_constraints import IMPOSSIBLE_VALUES
 from trials import protocol
-from trials.models import QolAssessment
+from trials.models import QolAssessment, checks
 from trials.models.checks import violated_checks
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +85,19 @@ def test_a_qol_forms_thirteen_checks_take_one_statement():
         qol.validate_constraints()
     asked = [q["sql"] for q in statements.captured_queries if "_check_" in q["sql"]]
     assert len(asked) == 1
+
+
+def test_when_the_combined_statement_fails_each_check_is_asked_alone(monkeypatch):
+    class FailingQuery(checks.Query):
+        def get_compiler(self, *args, **kwargs):
+            compiler = super().get_compiler(*args, **kwargs)
+
+            def fail(*_args, **_kwargs):
+                raise DatabaseError("simulated failure of the combined statement")
+
+            compiler.execute_sql = fail
+            return compiler
+
+    monkeypatch.setattr(checks, "Query", FailingQuery)
+    qol = factories.QolAssessmentFactory.build(q_pain=9, q_sleep=0)
+    assert one_statement_answer(qol) == {"qol_q_pain_range", "qol_q_sleep_range"}  # not "all pass"

@@ -83,6 +83,22 @@ class TestNumbers:
         )
         assert response.json()[field] == [said]
 
+    def test_a_long_unreadable_value_is_shown_cut_short(self, clinician, enrolled_patient):
+        response = api_for(clinician).post(
+            "/api/v1/infusions/", infusion(enrolled_patient, infused_on="9" * 5000), format="json"
+        )
+        assert response.json()["infused_on"] == [
+            f"“{'9' * 40}…” is not a date: use YYYY-MM-DD, with a day that exists in that month."
+        ]
+
+    def test_a_readable_but_impossible_number_keeps_its_range_message(self, client, clinician, enrolled_patient):
+        client.force_login(clinician)
+        data = infusion(enrolled_patient, dose_mg="9.9") | {"status": "given", "diluent_ml": 100}
+        page = client.post(f"/patients/{enrolled_patient.pk}/infusions/new/", data)
+        # Readable but impossible: the range rule's message, not the "not a number" one.
+        assert [label for label, _m in page.context["form"].error_summary()] == ["Dose (mg)"]
+        assert "is not a number" not in str(page.context["form"].errors["dose_mg"])
+
     def test_a_cement_volume_and_a_lab_value_name_the_value_too(self, clinician, enrolled_patient):
         api = api_for(clinician)
         number = enrolled_patient.screening_number

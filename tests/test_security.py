@@ -124,6 +124,20 @@ def test_an_older_pbkdf2_password_is_rehashed_with_argon2id_at_the_next_login(cl
     assert check_password(PASSWORD, clinician.password)
 
 
+def test_signing_on_the_page_with_an_older_hash_keeps_the_coordinator_logged_in(client, coordinator, patient_a,
+                                                                                settings):  # fmt: skip
+    # The session is bound to the password hash; re-hashing it while signing must not log out.
+    settings.PASSWORD_HASHERS = production_hashers(settings)
+    coordinator.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    coordinator.save(update_fields=["password"])
+    client.force_login(coordinator)
+    screening = ScreeningFactory(patient=patient_a)
+    client.post(f"/screenings/{screening.pk}/", {"password": PASSWORD, "version": screening.version})
+    screening.refresh_from_db()
+    assert screening.is_signed
+    assert client.get(f"/screenings/{screening.pk}/").status_code == 200  # not sent to the login page
+
+
 def test_an_older_pbkdf2_password_still_signs_and_is_rehashed(coordinator, patient_a, settings):
     settings.PASSWORD_HASHERS = production_hashers(settings)
     coordinator.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
@@ -164,8 +178,11 @@ def test_a_wrong_code_is_a_failed_login_and_counts_toward_the_lockout(client, cl
     assert "_auth_user_id" not in client.session
     failed = SecurityEvent.objects.filter(kind=Kind.LOGIN_FAILED).get()
     assert failed.detail == "wrong two-factor code"
+    chinese = client.post("/accounts/login/code/", {"token": "000001"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "验证码不正确或已过期" in chinese.content.decode()  # the user reads Chinese...
+    last = SecurityEvent.objects.filter(kind=Kind.LOGIN_FAILED).order_by("pk").last()
+    assert last.detail == "wrong two-factor code"  # ...the log stays in the study's language
 
-    client.post("/accounts/login/code/", {"token": "000001"})
     assert client.post("/accounts/login/code/", {"token": "000002"}).status_code == 429
     # The password step is now refused too, and the pending step is gone.
     assert log_in(client, clinician.username, address="127.0.0.1").status_code == 429

@@ -55,6 +55,9 @@ def test_make_run_serves_the_login_page_and_prints_the_demo_logins(run_environme
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # Ctrl-C stops a server started from a terminal; a test run launched as a background job
+        # inherits SIGINT ignored, which the server would keep: give it a terminal's disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         page = wait_for(f"http://127.0.0.1:{env['PORT']}/accounts/login/", process, timeout=180)

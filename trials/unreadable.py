@@ -10,9 +10,13 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 DATE, NUMBER, WHOLE_NUMBER = "date", "number", "whole number"
+SHOWN_CHARACTERS = 40  # of the value echoed back: enough to recognise it, never a pasted megabyte
 
 
 def message(kind: str, value) -> str:
+    value = str(value)
+    if len(value) > SHOWN_CHARACTERS:
+        value = value[:SHOWN_CHARACTERS] + "…"
     if kind == DATE:
         return _("“%(value)s” is not a date: use YYYY-MM-DD, with a day that exists in that month.") % {"value": value}
     if kind == NUMBER:
@@ -34,11 +38,24 @@ def kind_of_form_field(field) -> str | None:
 
 
 def name_unreadable_values(form: forms.BaseForm) -> None:
-    """After a form's fields are cleaned: restate "invalid" date and number errors with the value."""
+    """After a form's fields are cleaned: restate the field's own "cannot read this" error with the value.
+
+    Only that message is replaced; any other error on the field (a validator's) stays as it is.
+    """
     for name, errors in form.errors.items():
-        kind = kind_of_form_field(form.fields.get(name))
-        if kind and any(error.code == "invalid" for error in errors.as_data()):
-            errors.data[:] = [forms.ValidationError(message(kind, form[name].data), code="invalid")]
+        field = form.fields.get(name)
+        kind = kind_of_form_field(field)
+        if not kind:
+            continue
+        unreadable = field.error_messages.get("invalid")
+        bound = form[name]
+        value = bound.initial if field.disabled else bound.data
+        errors.data[:] = [
+            forms.ValidationError(message(kind, value), code="invalid")
+            if error.code == "invalid" and error.message == unreadable
+            else error
+            for error in errors.as_data()
+        ]
 
 
 class _NamesTheValue:

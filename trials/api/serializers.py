@@ -65,7 +65,7 @@ class StudyModelSerializer(serializers.ModelSerializer):
 class ClinicalSerializer(StudyModelSerializer):
     """`version` guards against lost updates (409); `reason` is required to change saved data."""
 
-    version = serializers.IntegerField(required=False)
+    version = unreadable.IntegerField(required=False)
     reason = serializers.CharField(
         write_only=True, required=False, allow_blank=False, validators=text_limit(REASON_MAX_CHARS)
     )

@@ -236,6 +236,8 @@ class LabDrawViewSet(SoftDeleteMixin, ClinicalViewSet):
     part_fields = ("results", "critical_confirmed")
 
     def save_parts(self, saved, parts, data):
+        if "results" not in parts:
+            return  # a PATCH of other fields (or of the confirmations alone) leaves the results as they are
         confirmed = set(parts.get("critical_confirmed", []))
         results = [
             LabResult(analyte=analyte, value=value, entered_value=value, critical_confirmed=analyte in confirmed,

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -81,7 +82,7 @@ def login_two_factor(request):
             otp_login(request, device)
             return redirect(_safe_next(request))
         user_login_failed.send(
-            __name__, credentials={**credentials, "reason": _("wrong two-factor code")}, request=request
+            __name__, credentials={**credentials, "reason": gettext_lazy("wrong two-factor code")}, request=request
         )
         if getattr(request, "axes_locked_out", False):
             request.session.pop(PENDING_KEY, None)

@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -49,10 +50,15 @@ def review(request, pk):
             reviewed_version = int(request.POST.get("version", ""))
         except ValueError:
             reviewed_version = -1  # the form always sends it; without it nothing can be signed
+        stored_hash = request.user.password
         result = enrolment.sign_screening(
             screening, signer=request.user, password=request.POST.get("password", ""),
             remote_addr=request.META.get("REMOTE_ADDR"), reviewed_version=reviewed_version,
         )  # fmt: skip
+        if request.user.password != stored_hash:
+            # The check re-hashed an older (PBKDF2) password with Argon2id; the session is bound to the
+            # hash, so without this the coordinator would be logged out on the next page.
+            update_session_auth_hash(request, request.user)
         (messages.success if result.signed else messages.error)(request, result.message)
         return redirect("screening_review", pk=screening.pk)
     screening.refresh_from_db()
