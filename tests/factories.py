@@ -6,6 +6,8 @@ from decimal import Decimal
 import factory
 from django.contrib.auth.models import Group
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from trials import services
 from trials.models import (
@@ -198,3 +200,11 @@ class EndOfStudyFactory(factory.django.DjangoModelFactory):
     patient = factory.SubFactory(PatientFactory)
     end_date = date(2020, 6, 1)
     end_reason = "completed"
+
+
+def api_client_for(user) -> APIClient:
+    """An API client authenticated with the user's token, as a script would be."""
+    client = APIClient()
+    token, _created = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

@@ -7,18 +7,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests import factories
+from tests.factories import api_client_for
 from trials.models import LabDraw, PainAssessment, TreatedLevel
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct-horse-battery"
-
-
-def client_for(user):
-    client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 class TestAuthenticationAndAccess:
@@ -27,17 +21,17 @@ class TestAuthenticationAndAccess:
         assert APIClient().get(url).status_code == 401
 
     def test_a_token_authenticates(self, clinician, patient_a):
-        response = client_for(clinician).get("/api/v1/patients/")
+        response = api_client_for(clinician).get("/api/v1/patients/")
         assert response.status_code == 200
         assert [row["screening_number"] for row in response.json()["results"]] == [patient_a.screening_number]
 
     def test_another_sites_record_is_404(self, outsider, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
-        assert client_for(outsider).get(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 404
-        assert client_for(outsider).get("/api/v1/pain-assessments/").json()["results"] == []
+        assert api_client_for(outsider).get(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 404
+        assert api_client_for(outsider).get("/api/v1/pain-assessments/").json()["results"] == []
 
     def test_an_investigator_cannot_write(self, investigator, enrolled_patient):
-        response = client_for(investigator).post(
+        response = api_client_for(investigator).post(
             "/api/v1/pain-assessments/",
             {"patient": enrolled_patient.screening_number, "timepoint": "baseline", "assessed_on": "2020-01-07",
              "who_grade": 2}, format="json",
@@ -45,7 +39,7 @@ class TestAuthenticationAndAccess:
         assert response.status_code == 403
 
     def test_another_sites_patient_cannot_be_referenced(self, outsider, enrolled_patient):
-        response = client_for(outsider).post(
+        response = api_client_for(outsider).post(
             "/api/v1/pain-assessments/",
             {"patient": enrolled_patient.screening_number, "timepoint": "baseline", "assessed_on": "2020-01-07",
              "who_grade": 2}, format="json",
@@ -55,7 +49,7 @@ class TestAuthenticationAndAccess:
     def test_filters(self, clinician, enrolled_patient, patient_a):
         factories.PainAssessmentFactory(patient=enrolled_patient, timepoint="baseline")
         factories.PainAssessmentFactory(patient=patient_a, timepoint="baseline")
-        api = client_for(clinician)
+        api = api_client_for(clinician)
         rows = api.get("/api/v1/pain-assessments/", {"patient": enrolled_patient.screening_number}).json()["results"]
         assert [row["patient"] for row in rows] == [enrolled_patient.screening_number]
         assert api.get("/api/v1/pain-assessments/", {"timepoint": "follow_up"}).json()["results"] == []
@@ -63,7 +57,7 @@ class TestAuthenticationAndAccess:
 
 class TestSameRulesAsTheForms:
     def test_an_impossible_lab_value_is_400_naming_field_value_and_rule(self, clinician, patient_a):
-        response = client_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/lab-draws/",
             {"patient": patient_a.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
              "results": {"alp": 120, "calcium": 45}, "critical_confirmed": ["calcium"]}, format="json",
@@ -75,7 +69,7 @@ class TestSameRulesAsTheForms:
         assert not LabDraw.objects.exists()
 
     def test_a_critical_value_needs_its_confirmation(self, clinician, patient_a):
-        api = client_for(clinician)
+        api = api_client_for(clinician)
         body = {"patient": patient_a.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
                 "results": {"calcium": "3.6"}}  # fmt: skip
         refused = api.post("/api/v1/lab-draws/", body, format="json")
@@ -84,7 +78,7 @@ class TestSameRulesAsTheForms:
         assert saved.status_code == 201 and saved.json()["results"] == {"calcium": 3.6}
 
     def test_the_treatment_gate_applies(self, clinician, patient_a):
-        response = client_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/infusions/",
             {"patient": patient_a.screening_number, "cycle": 1, "infused_on": "2020-01-13", "dose_mg": "4.0",
              "duration_min": 20}, format="json",
@@ -93,7 +87,7 @@ class TestSameRulesAsTheForms:
         assert "signed by a coordinator" in str(response.json())
 
     def test_a_pvp_with_one_bad_level_saves_nothing(self, clinician, enrolled_patient):
-        response = client_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/pvp-procedures/",
             {"patient": enrolled_patient.screening_number, "performed_on": "2020-01-10", "approach": "bipedicular",
              "operator": "Dr Li", "levels": [{"level": "T12", "cement_ml": "2.5"}, {"level": "L1", "cement_ml": "20"}]},
@@ -104,7 +98,7 @@ class TestSameRulesAsTheForms:
         assert not TreatedLevel.objects.exists()
 
     def test_a_pvp_with_its_levels(self, clinician, enrolled_patient):
-        response = client_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/pvp-procedures/",
             {"patient": enrolled_patient.screening_number, "performed_on": "2020-01-10", "approach": "bipedicular",
              "operator": "Dr Li",
@@ -118,7 +112,7 @@ class TestSameRulesAsTheForms:
 class TestEditing:
     def test_an_update_needs_a_reason_and_is_audited_with_it(self, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient, who_grade=3)
-        api = client_for(clinician)
+        api = api_client_for(clinician)
         url = f"/api/v1/pain-assessments/{pain.pk}/"
         assert "reason" in api.patch(url, {"who_grade": 2, "version": 1}, format="json").json()
         response = api.patch(url, {"who_grade": 2, "version": 1, "reason": "source: grade II"}, format="json")
@@ -129,7 +123,7 @@ class TestEditing:
 
     def test_a_stale_version_is_409_with_the_other_change(self, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient, who_grade=3)
-        api = client_for(clinician)
+        api = api_client_for(clinician)
         url = f"/api/v1/pain-assessments/{pain.pk}/"
         api.patch(url, {"who_grade": 2, "version": 1, "reason": "first"}, format="json")
         conflict = api.patch(url, {"vas": "5", "version": 1, "reason": "second"}, format="json")
@@ -138,7 +132,7 @@ class TestEditing:
         assert PainAssessment.objects.get(pk=pain.pk).vas is None
 
     def test_editing_a_lab_draw_changes_only_the_results_that_changed(self, clinician, enrolled_patient):
-        api = client_for(clinician)
+        api = api_client_for(clinician)
         created = api.post(
             "/api/v1/lab-draws/",
             {"patient": enrolled_patient.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
@@ -166,14 +160,14 @@ class TestEditing:
 
     def test_there_is_no_hard_delete(self, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
-        assert client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 400  # no reason
-        client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/", {"reason": "duplicate"}, format="json")
+        assert api_client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/").status_code == 400  # no reason
+        api_client_for(clinician).delete(f"/api/v1/pain-assessments/{pain.pk}/", {"reason": "duplicate"}, format="json")
         assert PainAssessment.all_objects.get(pk=pain.pk).is_deleted  # the row stays
 
 
 class TestScreeningWorkflow:
     def test_criteria_map_sign_and_read_only(self, clinician, coordinator, patient_a):
-        created = client_for(clinician).post(
+        created = api_client_for(clinician).post(
             "/api/v1/screenings/",
             {"patient": patient_a.screening_number, "screened_on": "2020-01-06", "kps": 70,
              "life_expectancy_over_90_days": "yes", "consent_date": "2020-01-06",
@@ -184,21 +178,23 @@ class TestScreeningWorkflow:
         assert created.json()["eligible"] is True and created.json()["criteria"]["I4"] == "yes"
         screening_id = created.json()["id"]
         assert (
-            client_for(clinician).post(f"/api/v1/screenings/{screening_id}/sign/", {"password": PASSWORD}).status_code
+            api_client_for(clinician)
+            .post(f"/api/v1/screenings/{screening_id}/sign/", {"password": PASSWORD})
+            .status_code
             == 403
         )
-        coordinator_api = client_for(coordinator)
+        coordinator_api = api_client_for(coordinator)
         wrong = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": "nope"})
         assert wrong.status_code == 400 and "password is not correct" in wrong.json()["detail"]
         signed = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": PASSWORD})
         assert signed.json() == {"signed": True, "detail": "Signed. AAA-001 is enrolled.", "study_id": "AAA-001"}
-        edit = client_for(clinician).patch(
+        edit = api_client_for(clinician).patch(
             f"/api/v1/screenings/{screening_id}/", {"kps": 30, "version": 2, "reason": "x"}, format="json"
         )
         assert edit.status_code == 400 and "signed and read-only" in str(edit.json())
 
     def test_i4_cannot_be_typed(self, clinician, patient_a):
-        response = client_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/screenings/",
             {"patient": patient_a.screening_number, "screened_on": "2020-01-06", "criteria": {"I4": "yes"}},
             format="json",
@@ -220,7 +216,7 @@ class TestLockedData:
             data_review.verify(user=coordinator, record=record)
         data_review.lock_patient(user=data_manager, patient=type(patient).objects.prefetch_related(
             "pain_assessments", "verifications").get(pk=patient.pk))  # fmt: skip
-        response = client_for(clinician).patch(
+        response = api_client_for(clinician).patch(
             f"/api/v1/pain-assessments/{pain.pk}/", {"who_grade": 1, "version": 1, "reason": "x"}, format="json"
         )
         assert response.status_code == 409 and "locked" in response.json()["detail"]
@@ -250,7 +246,7 @@ def test_a_data_manager_issues_tokens_only_for_own_site_users(client, data_manag
 class TestWorkflowTwins:
     def test_the_query_life_cycle_through_the_api(self, clinician, coordinator, outsider, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient, who_grade=3)
-        coordinator_api, clinician_api = client_for(coordinator), client_for(clinician)
+        coordinator_api, clinician_api = api_client_for(coordinator), api_client_for(clinician)
         raised = coordinator_api.post(
             "/api/v1/data-queries/", {"record": f"painassessment:{pain.pk}", "field": "who_grade",
                                       "question": "Source says II?"}, format="json",
@@ -265,8 +261,8 @@ class TestWorkflowTwins:
             f"/api/v1/data-queries/{query_id}/reopen/", {"text": "still III"}, format="json"
         )
         assert reopened.json()["status"] == "open"
-        assert client_for(outsider).get(f"/api/v1/data-queries/{query_id}/").status_code == 404
-        other_site = client_for(outsider).post(
+        assert api_client_for(outsider).get(f"/api/v1/data-queries/{query_id}/").status_code == 404
+        other_site = api_client_for(outsider).post(
             "/api/v1/data-queries/",
             {"record": f"painassessment:{pain.pk}", "field": "who_grade", "question": "?"},
             format="json",
@@ -276,8 +272,10 @@ class TestWorkflowTwins:
     def test_source_verification_through_the_api(self, coordinator, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
         assert (
-            client_for(clinician).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"}).status_code
+            api_client_for(clinician)
+            .post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
+            .status_code
             == 403
         )
-        done = client_for(coordinator).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
+        done = api_client_for(coordinator).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
         assert done.status_code == 201 and done.json()["version"] == 1

@@ -14,9 +14,8 @@ import pytest
 from django.apps import apps
 from django.db import models
 from django.utils.html import escape
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
+from tests.factories import api_client_for
 from trials import exports
 from trials.models import DataQuery, Patient
 from trials.models.base import ClinicalRecord
@@ -60,13 +59,6 @@ def fit(payload: str, model_name: str, field_name: str) -> str:
     return payload[:limit].strip() if limit else payload
 
 
-def api_for(user) -> APIClient:
-    client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
 def created(response) -> dict:
     assert response.status_code in (200, 201), response.content[:500]
     return response.json()
@@ -75,7 +67,7 @@ def created(response) -> dict:
 def write_everywhere(payload, *, clinician, coordinator, patient) -> dict[tuple[str, str], str]:
     """Write `payload` into every typed free-text field through the API; returns (model, field) -> the
     record's API URL. The reason for change gets the payload too (it shows in the casebook)."""
-    api, number = api_for(clinician), patient.screening_number
+    api, number = api_client_for(clinician), patient.screening_number
     urls = {}
     url = f"/api/v1/patients/{patient.pk}/"
     created(api.patch(url, {"hospital_number": fit(payload, "patient", "hospital_number"),
@@ -102,7 +94,7 @@ def write_everywhere(payload, *, clinician, coordinator, patient) -> dict[tuple[
         "patient": number, "end_date": "2020-06-01", "end_reason": "other", "notes": payload,
     }, format="json"))  # fmt: skip
     urls[("endofstudy", "notes")] = f"/api/v1/end-of-study/{end['id']}/"
-    query = created(api_for(coordinator).post("/api/v1/data-queries/", {
+    query = created(api_client_for(coordinator).post("/api/v1/data-queries/", {
         "record": f"adverseevent:{event['id']}", "field": "description", "question": payload,
     }, format="json"))  # fmt: skip
     created(api.post(f"/api/v1/data-queries/{query['id']}/answer/", {"text": payload}, format="json"))
@@ -133,7 +125,7 @@ def test_every_free_text_field_has_a_length_limit_the_model_enforces():
 @pytest.mark.parametrize("written", list(PAYLOADS), indirect=True)
 def test_the_api_returns_the_text_literally(written, clinician):
     payload, urls = written
-    api = api_for(clinician)
+    api = api_client_for(clinician)
     for (model_name, field_name), url in urls.items():
         assert api.get(url).json()[field_name] == fit(payload, model_name, field_name), (model_name, field_name)
         model = apps.get_model("trials", model_name)
@@ -238,7 +230,7 @@ def test_spreadsheet_formulas_are_defused_in_csv_and_xlsx(formula, data_manager,
 
 
 def test_the_audit_trail_csv_defuses_a_formula_in_a_reason(client, clinician, data_manager, enrolled_patient):
-    api_for(clinician).patch(f"/api/v1/patients/{enrolled_patient.pk}/", {
+    api_client_for(clinician).patch(f"/api/v1/patients/{enrolled_patient.pk}/", {
         "initials": "CD", "version": enrolled_patient.version, "reason": "=cmd|' /C calc'!A0",
     }, format="json")  # fmt: skip
     client.force_login(data_manager)

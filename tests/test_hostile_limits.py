@@ -4,22 +4,14 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from tests import factories
+from tests.factories import api_client_for
 from trials import imports
 from trials.models import AdverseEvent, DataQuery, Job
 from trials.models.base import FREE_TEXT_MAX_CHARS, REASON_MAX_CHARS
 
 pytestmark = pytest.mark.django_db
-
-
-def api_for(user) -> APIClient:
-    client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def adverse_event(patient, **overrides) -> dict:
@@ -44,7 +36,7 @@ def too_long_message(limit: int, length: int) -> str:
 class TestOversizedText:
     def test_a_long_description_is_refused_by_the_api_with_length_and_limit(self, clinician, enrolled_patient):
         text = "x" * (FREE_TEXT_MAX_CHARS + 1)
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/adverse-events/", adverse_event(enrolled_patient, description=text), format="json"
         )
         assert response.status_code == 400
@@ -53,21 +45,21 @@ class TestOversizedText:
 
     def test_text_at_the_limit_is_accepted(self, clinician, enrolled_patient):
         text = "患" * FREE_TEXT_MAX_CHARS  # characters, not bytes: Chinese text gets the same room
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/adverse-events/", adverse_event(enrolled_patient, description=text), format="json"
         )
         assert response.status_code == 201, response.json()
         assert AdverseEvent.objects.get().description == text
 
     def test_a_short_field_names_the_length_too(self, clinician, enrolled_patient):
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/pvp-procedures/", pvp(enrolled_patient, ("T12", "2.5")) | {"operator": "x" * 101}, format="json"
         )
         assert response.status_code == 400
         assert response.json() == {"operator": [too_long_message(100, 101)]}
 
     def test_a_long_reason_for_change_is_refused(self, clinician, enrolled_patient):
-        response = api_for(clinician).patch(
+        response = api_client_for(clinician).patch(
             f"/api/v1/patients/{enrolled_patient.pk}/",
             {"initials": "CD", "version": enrolled_patient.version, "reason": "r" * (REASON_MAX_CHARS + 1)},
             format="json",
@@ -95,17 +87,17 @@ class TestOversizedText:
         page = client.post(f"/queries/new/?record=adverseevent:{event.pk}", {"field": "description",
                                                                            "question": long_text})  # fmt: skip
         assert f"has {FREE_TEXT_MAX_CHARS + 1} characters; the limit is {FREE_TEXT_MAX_CHARS}" in page.content.decode()
-        refused = api_for(coordinator).post(
+        refused = api_client_for(coordinator).post(
             "/api/v1/data-queries/", {"record": f"adverseevent:{event.pk}", "field": "description",
                                       "question": long_text}, format="json",
         )  # fmt: skip
         assert refused.status_code == 400 and "question" in refused.json()
         assert not DataQuery.objects.exists()
-        query = api_for(coordinator).post(
+        query = api_client_for(coordinator).post(
             "/api/v1/data-queries/", {"record": f"adverseevent:{event.pk}", "field": "description",
                                       "question": "Which?"}, format="json",
         ).json()  # fmt: skip
-        answer = api_for(clinician).post(f"/api/v1/data-queries/{query['id']}/answer/", {"text": long_text},
+        answer = api_client_for(clinician).post(f"/api/v1/data-queries/{query['id']}/answer/", {"text": long_text},
                                          format="json")  # fmt: skip
         assert answer.status_code == 400 and answer.json() == {
             "text": [too_long_message(FREE_TEXT_MAX_CHARS, FREE_TEXT_MAX_CHARS + 1)]
@@ -128,7 +120,7 @@ class TestOversizedText:
 
     def test_a_huge_json_body_is_refused_without_a_server_error(self, clinician, enrolled_patient):
         body = json.dumps(adverse_event(enrolled_patient, description="x" * (3 * 1024 * 1024)))
-        response = api_for(clinician).post("/api/v1/adverse-events/", body, content_type="application/json")
+        response = api_client_for(clinician).post("/api/v1/adverse-events/", body, content_type="application/json")
         assert response.status_code == 413
         assert response.json() == {"detail": "The request body is larger than the limit of 2621440 bytes."}
         assert not AdverseEvent.objects.exists()
@@ -161,12 +153,12 @@ class TestMalformedJson:
     )
     def test_a_broken_body_is_400_with_a_json_answer(self, url, body, clinician, coordinator):
         user = coordinator if url == "/api/v1/verifications/" else clinician
-        response = api_for(user).post(url, body, content_type="application/json")
+        response = api_client_for(user).post(url, body, content_type="application/json")
         assert response.status_code == 400, (url, body, response.content[:300])
         assert response.json()
 
     def test_the_wrong_content_type_is_415_with_a_json_answer(self, clinician):
-        response = api_for(clinician).post("/api/v1/pain-assessments/", "who_grade=2", content_type="text/plain")
+        response = api_client_for(clinician).post("/api/v1/pain-assessments/", "who_grade=2", content_type="text/plain")
         assert response.status_code == 415 and "Unsupported media type" in response.json()["detail"]
 
     @pytest.mark.parametrize("action", ["answer", "close", "reopen"])
@@ -174,12 +166,12 @@ class TestMalformedJson:
         event = factories.AdverseEventFactory(patient=enrolled_patient)
         query = DataQuery.objects.create(patient=enrolled_patient, record_type="adverseevent", record_id=event.pk,
                                          field="description", question="?", raised_by=coordinator)  # fmt: skip
-        response = api_for(coordinator).post(f"/api/v1/data-queries/{query.pk}/{action}/", [1], format="json")
+        response = api_client_for(coordinator).post(f"/api/v1/data-queries/{query.pk}/{action}/", [1], format="json")
         assert response.status_code in (400, 403), response.content[:300]
 
     def test_a_list_to_the_signature(self, coordinator, patient_a):
         screening = factories.ScreeningFactory(patient=patient_a)
-        response = api_for(coordinator).post(f"/api/v1/screenings/{screening.pk}/sign/", [1], format="json")
+        response = api_client_for(coordinator).post(f"/api/v1/screenings/{screening.pk}/sign/", [1], format="json")
         assert response.status_code == 400 and response.json()
 
     @pytest.mark.parametrize(
@@ -198,14 +190,14 @@ class TestMalformedJson:
         body = {"patient": enrolled_patient.screening_number, "timepoint": "follow_up", "drawn_on": "2020-05-01",
                 "performed_on": "2020-01-10", "approach": "bipedicular", "operator": "Dr Li",
                 "screened_on": "2020-01-06", field: value}  # fmt: skip
-        response = api_for(clinician).post(url, body, format="json")
+        response = api_client_for(clinician).post(url, body, format="json")
         assert response.status_code == 400, response.content[:300]
         assert field in response.json()
 
     @pytest.mark.parametrize("text", ["nul \x00 byte", "lone surrogate \ud800"])
     def test_text_postgresql_cannot_store_is_400(self, text, clinician, enrolled_patient):
         body = json.dumps(adverse_event(enrolled_patient, description=text))  # \u0000 and \ud800 escapes
-        response = api_for(clinician).post("/api/v1/adverse-events/", body, content_type="application/json")
+        response = api_client_for(clinician).post("/api/v1/adverse-events/", body, content_type="application/json")
         assert response.status_code == 400 and "description" in response.json()
 
     def test_a_nul_byte_in_an_import_is_a_problem_not_a_crash(self, clinician, enrolled_patient):

@@ -4,10 +4,9 @@ import json
 
 import pytest
 from pghistory.models import Events
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from tests import factories
+from tests.factories import api_client_for
 from trials import imports
 from trials.models import Infusion, LabDraw, LabResult, PvpProcedure, TreatedLevel
 
@@ -15,13 +14,6 @@ pytestmark = pytest.mark.django_db
 
 BAD_NUMBERS = ["1,5", "NaN", "nan", "Infinity", "-Infinity", "inf", "1e309", "0x10", "4 mg", ""]
 BAD_DATES = ["2026-02-30", "2026-13-01", "2026-00-10", "2025-02-29", "0000-01-01", "30/01/2026", "yesterday"]
-
-
-def api_for(user) -> APIClient:
-    client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def infusion(patient, **overrides) -> dict:
@@ -62,7 +54,7 @@ class TestNumbers:
     @pytest.mark.parametrize("value", [v for v in BAD_NUMBERS if v])
     @pytest.mark.parametrize("field", ["dose_mg", "duration_min", "creatinine_umol_l", "cycle"])
     def test_the_api_refuses_a_bad_number_naming_the_field(self, field, value, clinician, enrolled_patient):
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/infusions/", infusion(enrolled_patient, **{field: value}), format="json"
         )
         assert response.status_code == 400
@@ -78,13 +70,13 @@ class TestNumbers:
         ],
     )
     def test_the_api_message_names_the_value_and_the_rule(self, field, value, said, clinician, enrolled_patient):
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/infusions/", infusion(enrolled_patient, **{field: value}), format="json"
         )
         assert response.json()[field] == [said]
 
     def test_a_long_unreadable_value_is_shown_cut_short(self, clinician, enrolled_patient):
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/infusions/", infusion(enrolled_patient, infused_on="9" * 5000), format="json"
         )
         assert response.json()["infused_on"] == [
@@ -100,7 +92,7 @@ class TestNumbers:
         assert "is not a number" not in str(page.context["form"].errors["dose_mg"])
 
     def test_a_cement_volume_and_a_lab_value_name_the_value_too(self, clinician, enrolled_patient):
-        api = api_for(clinician)
+        api = api_client_for(clinician)
         number = enrolled_patient.screening_number
         lab = api.post("/api/v1/lab-draws/", {"patient": number, "timepoint": "baseline", "drawn_on": "2020-01-07",
                                               "results": {"alp": "1,5"}}, format="json")  # fmt: skip
@@ -114,13 +106,13 @@ class TestNumbers:
     def test_bare_json_tokens_are_refused(self, token, clinician, enrolled_patient):
         """Python's json reads NaN and Infinity (and 1e309 as infinity); none may reach the database."""
         body = json.dumps(infusion(enrolled_patient)).replace('"4.0"', token)
-        response = api_for(clinician).post("/api/v1/infusions/", body, content_type="application/json")
+        response = api_client_for(clinician).post("/api/v1/infusions/", body, content_type="application/json")
         assert response.status_code == 400 and response.json()
         assert not Infusion.objects.exists()
 
     @pytest.mark.parametrize("value", [v for v in BAD_NUMBERS if v])
     def test_a_bad_lab_value_or_cement_volume_is_refused_naming_it(self, value, clinician, enrolled_patient):
-        api = api_for(clinician)
+        api = api_client_for(clinician)
         lab = api.post(
             "/api/v1/lab-draws/",
             {
@@ -186,7 +178,7 @@ class TestNumbers:
 class TestDates:
     @pytest.mark.parametrize("value", BAD_DATES)
     def test_the_api_refuses_an_impossible_date_naming_the_field(self, value, clinician, enrolled_patient):
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/infusions/", infusion(enrolled_patient, infused_on=value), format="json"
         )
         assert response.status_code == 400 and "infused_on" in response.json()
@@ -202,7 +194,7 @@ class TestDates:
 
     def test_the_api_and_the_page_name_the_impossible_date(self, client, clinician, enrolled_patient):
         said = "“2026-02-30” is not a date: use YYYY-MM-DD, with a day that exists in that month."
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/infusions/", infusion(enrolled_patient, infused_on="2026-02-30"), format="json"
         )
         assert response.json()["infused_on"] == [said]
@@ -285,7 +277,7 @@ class TestAllOrNothing:
         ],
     )
     def test_an_api_pvp_with_one_bad_level_of_three_saves_nothing(self, bad, clinician, enrolled_patient):
-        response = api_for(clinician).post(
+        response = api_client_for(clinician).post(
             "/api/v1/pvp-procedures/",
             {
                 "patient": enrolled_patient.screening_number,
@@ -302,7 +294,7 @@ class TestAllOrNothing:
     def test_a_failed_api_edit_keeps_the_saved_levels(self, clinician, enrolled_patient):
         procedure = factories.PvpProcedureFactory(patient=enrolled_patient)
         factories.TreatedLevelFactory(procedure=procedure, level="T12", cement_ml="2.5")
-        response = api_for(clinician).put(
+        response = api_client_for(clinician).put(
             f"/api/v1/pvp-procedures/{procedure.pk}/",
             {
                 "patient": enrolled_patient.screening_number,
@@ -321,7 +313,7 @@ class TestAllOrNothing:
         assert procedure.version == 1
 
     def test_a_lab_draw_with_one_bad_result_saves_nothing(self, client, clinician, enrolled_patient):
-        api = api_for(clinician)
+        api = api_client_for(clinician)
         response = api.post(
             "/api/v1/lab-draws/",
             {

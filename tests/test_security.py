@@ -101,13 +101,8 @@ def test_passwords_are_checked_by_djangos_validators():
     validate_password("ward-7-myeloma-lamp")
 
 
-def production_hashers(settings):
-    """The hashers of config/settings.py: the test settings swap in MD5 for speed."""
-    return settings.PRODUCTION_PASSWORD_HASHERS
-
-
 def test_production_stores_new_passwords_with_argon2id(clinician, settings):
-    settings.PASSWORD_HASHERS = production_hashers(settings)
+    settings.PASSWORD_HASHERS = settings.PRODUCTION_PASSWORD_HASHERS  # not the tests' MD5
     clinician.set_password("ward-7-myeloma-lamp")
     assert clinician.password.startswith("argon2$argon2id$")
     # Django's parameters: 100 MiB of memory and two passes per hash.
@@ -115,7 +110,7 @@ def test_production_stores_new_passwords_with_argon2id(clinician, settings):
 
 
 def test_an_older_pbkdf2_password_is_rehashed_with_argon2id_at_the_next_login(client, clinician, settings):
-    settings.PASSWORD_HASHERS = production_hashers(settings)
+    settings.PASSWORD_HASHERS = settings.PRODUCTION_PASSWORD_HASHERS  # not the tests' MD5
     clinician.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
     clinician.save(update_fields=["password"])
     assert log_in(client, clinician.username).status_code == 302
@@ -127,7 +122,7 @@ def test_an_older_pbkdf2_password_is_rehashed_with_argon2id_at_the_next_login(cl
 def test_signing_on_the_page_with_an_older_hash_keeps_the_coordinator_logged_in(client, coordinator, patient_a,
                                                                                 settings):  # fmt: skip
     # The session is bound to the password hash; re-hashing it while signing must not log out.
-    settings.PASSWORD_HASHERS = production_hashers(settings)
+    settings.PASSWORD_HASHERS = settings.PRODUCTION_PASSWORD_HASHERS  # not the tests' MD5
     coordinator.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
     coordinator.save(update_fields=["password"])
     client.force_login(coordinator)
@@ -139,7 +134,7 @@ def test_signing_on_the_page_with_an_older_hash_keeps_the_coordinator_logged_in(
 
 
 def test_an_older_pbkdf2_password_still_signs_and_is_rehashed(coordinator, patient_a, settings):
-    settings.PASSWORD_HASHERS = production_hashers(settings)
+    settings.PASSWORD_HASHERS = settings.PRODUCTION_PASSWORD_HASHERS  # not the tests' MD5
     coordinator.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
     coordinator.save(update_fields=["password"])
     assert sign_screening(ScreeningFactory(patient=patient_a), signer=coordinator, password=PASSWORD).signed

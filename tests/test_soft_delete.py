@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from tests import factories
-from tests.test_api import client_for
+from tests.factories import api_client_for
 from tests.test_data_review import _verify_all
 from trials import data_review, exports, services
 from trials.models import Infusion, LabDraw, Patient, StudyFreeze
@@ -78,10 +78,10 @@ class TestDeletingAFormInTheBrowser:
 class TestDeletedDataLeaveTheResults:
     def test_outcomes_forget_a_deleted_adverse_event(self, investigator, clinician, enrolled_patient):
         ae = factories.AdverseEventFactory(patient=enrolled_patient, term="fever", ctcae_grade=1)
-        before = client_for(investigator).get("/api/v1/outcomes/").json()["adverse_events"]
+        before = api_client_for(investigator).get("/api/v1/outcomes/").json()["adverse_events"]
         assert before["patients_with_any"] == 1
         services.soft_delete(ae, user=clinician, reason="entered twice")
-        after = client_for(investigator).get("/api/v1/outcomes/").json()["adverse_events"]
+        after = api_client_for(investigator).get("/api/v1/outcomes/").json()["adverse_events"]
         assert after["patients_with_any"] == 0 and after["by_term"] == {}
 
     def test_exports_leave_out_a_deleted_lab_draw_and_its_results(self, data_manager, clinician, enrolled_patient):
@@ -119,7 +119,7 @@ class TestDeletingAPatient:
 class TestApiDeletion:
     def test_delete_needs_a_reason_and_answers_204(self, clinician, enrolled_patient):
         draw = factories.LabDrawFactory(patient=enrolled_patient)
-        api = client_for(clinician)
+        api = api_client_for(clinician)
         missing = api.delete(f"/api/v1/lab-draws/{draw.pk}/")
         assert missing.status_code == 400 and "reason" in missing.json()
         done = api.delete(f"/api/v1/lab-draws/{draw.pk}/", {"reason": "duplicate"}, format="json")
@@ -131,16 +131,16 @@ class TestApiDeletion:
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
         url = f"/api/v1/pain-assessments/{pain.pk}/"
         assert APIClient().delete(url, {"reason": "x"}, format="json").status_code == 401
-        assert client_for(investigator).delete(url, {"reason": "x"}, format="json").status_code == 403
-        assert client_for(outsider).delete(url, {"reason": "x"}, format="json").status_code == 404
+        assert api_client_for(investigator).delete(url, {"reason": "x"}, format="json").status_code == 403
+        assert api_client_for(outsider).delete(url, {"reason": "x"}, format="json").status_code == 404
 
     def test_single_forms_are_not_deletable(self, clinician, enrolled_patient):
         response = factories.TumourResponseFactory(patient=enrolled_patient)
-        answer = client_for(clinician).delete(f"/api/v1/responses/{response.pk}/", {"reason": "x"}, format="json")
+        answer = api_client_for(clinician).delete(f"/api/v1/responses/{response.pk}/", {"reason": "x"}, format="json")
         assert answer.status_code == 405
 
     def test_an_enrolled_patient_is_refused_with_the_rule(self, clinician, enrolled_patient):
-        answer = client_for(clinician).delete(
+        answer = api_client_for(clinician).delete(
             f"/api/v1/patients/{enrolled_patient.pk}/", {"reason": "x"}, format="json"
         )
         assert answer.status_code == 400 and "cannot be deleted" in answer.json()["detail"]
@@ -152,20 +152,20 @@ class TestApiLockAndFreeze:
     ):
         _verify_all(coordinator, enrolled_patient)
         url = f"/api/v1/patients/{enrolled_patient.pk}/"
-        assert client_for(clinician).post(f"{url}lock/").status_code == 403
-        manager = client_for(data_manager)
+        assert api_client_for(clinician).post(f"{url}lock/").status_code == 403
+        manager = api_client_for(data_manager)
         assert manager.post(f"{url}lock/").json()["locked"] is True
         assert manager.post(f"{url}lock/").status_code == 409  # already locked, says so
         assert manager.post(f"{url}unlock/", {}, format="json").status_code == 400  # reason required
         assert manager.post(f"{url}unlock/", {"reason": "late result"}, format="json").json()["locked"] is False
 
     def test_a_record_with_unverified_forms_is_not_locked(self, data_manager, enrolled_patient):
-        answer = client_for(data_manager).post(f"/api/v1/patients/{enrolled_patient.pk}/lock/")
+        answer = api_client_for(data_manager).post(f"/api/v1/patients/{enrolled_patient.pk}/lock/")
         assert answer.status_code == 409 and "source-verified" in answer.json()["detail"]
 
     def test_freeze_and_unfreeze(self, data_manager, investigator):
-        assert client_for(investigator).post("/api/v1/study/freeze/").status_code == 403
-        manager = client_for(data_manager)
+        assert api_client_for(investigator).post("/api/v1/study/freeze/").status_code == 403
+        manager = api_client_for(data_manager)
         assert manager.get("/api/v1/study/").json()["frozen"] is False
         assert manager.post("/api/v1/study/freeze/").json()["frozen"] is True
         assert StudyFreeze.objects.exists()

@@ -212,8 +212,22 @@ class EndOfStudyAdmin(SiteScopedAdmin):
     list_display = ["patient", "end_date", "end_reason"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A log shown as it was written: nobody adds, changes or deletes its rows here (the database
+    refuses it too)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Events)
-class AuditTrailAdmin(admin.ModelAdmin):
+class AuditTrailAdmin(ReadOnlyAdmin):
     """Every audited insert, update and delete, with its context (user, URL, reason)."""
 
     list_display = ["pgh_created_at", "pgh_label", "pgh_obj_model", "pgh_obj_id", "user", "reason", "pgh_diff"]
@@ -230,15 +244,6 @@ class AuditTrailAdmin(admin.ModelAdmin):
     @admin.display(description="reason for change")
     def reason(self, event):
         return (event.pgh_context or {}).get("reason", "")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # API tokens: a data manager issues and revokes them for the users of their own sites only.
@@ -262,7 +267,7 @@ class ScopedTokenAdmin(TokenAdmin):
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(ReadOnlyAdmin):
     """The security log (trials/security.py), read-only: logins, failures, lockouts, logouts,
     two-factor changes, role and site changes. A data manager sees the events of the users they
     run, and failed logins that name no known user."""
@@ -278,15 +283,6 @@ class SecurityEventAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         return queryset.filter(Q(user__in=access.users_run_by(request.user).values("pk")) | Q(user__isnull=True))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Two-factor devices and login-lockout records, scoped to the data manager's own users. Imported
