@@ -87,10 +87,10 @@ class TestDeletedDataLeaveTheResults:
     def test_exports_leave_out_a_deleted_lab_draw_and_its_results(self, data_manager, clinician, enrolled_patient):
         draw = factories.LabDrawFactory(patient=enrolled_patient, timepoint="baseline")
         factories.LabResultFactory(lab_draw=draw, analyte="alp", value=100)
-        frames = exports.study_frames(data_manager)
+        frames = exports.read_study(data_manager).frames
         assert len(frames["lab_draw"]) == 1 and len(frames["lab_result"]) == 1
         services.soft_delete(draw, user=clinician, reason="sample haemolysed, redrawn")
-        frames = exports.study_frames(data_manager)
+        frames = exports.read_study(data_manager).frames
         assert len(frames["lab_draw"]) == 0 and len(frames["lab_result"]) == 0
         assert "deletion_reason" not in frames["lab_draw"].columns
 

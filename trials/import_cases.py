@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from trials import access, rules
 from trials.enrolment import SIGNATURE_MEANING
-from trials.exports import _fields
+from trials.exports.variables import export_fields as _fields
 from trials.import_rows import Problem, clean_problems, read_rows, set_values
 from trials.models import Patient, Site, TreatedLevel
 from trials.roles import COORDINATOR, has_role

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from trials import access, import_cases
 from trials.audit import change_context
-from trials.exports import _fields
+from trials.exports.variables import export_fields as _fields
 from trials.import_rows import MAX_BYTES, Problem, clean_problems, read_rows, set_values, too_big
 from trials.models import (
     AdverseEvent,

@@ -6,8 +6,9 @@ no broker. The thread uses its own database connection, closed when it ends.
 """
 
 import threading
+from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from trials import exports, imports
 from trials.audit import change_context
@@ -22,6 +23,7 @@ def _update(job: Job, **fields) -> None:
 
 def _run(job_id: int, work, *, own_connection: bool) -> None:
     job = Job.objects.get(pk=job_id)
+    _update(job, status=Job.Status.RUNNING)
     try:
         work(job)
     except Exception as error:  # noqa: BLE001 - the page must learn that the job failed, and why
@@ -44,17 +46,50 @@ def start(job: Job, work, *, background: bool = True) -> Job:
     return job
 
 
-def start_export(user, fmt: str, *, identifiable: bool, reason: str, background: bool = True) -> Job:
-    job = Job.objects.create(kind="export", user=user, message=f"{fmt} export")
+@contextmanager
+def _progress_reporter(job: Job, *, own_connection: bool):
+    """`report(percent)` for the job's page. An export reads inside one read-only snapshot
+    transaction, whose writes nobody would see before it ends; in the background the progress is
+    therefore written on a connection of its own (inline, the request's transaction serves)."""
+    if not own_connection:
+        yield lambda percent: _update(job, progress=percent)
+        return
+    side = connections.create_connection("default")
+    try:
+
+        def report(percent: int) -> None:
+            with side.cursor() as cursor:
+                cursor.execute("UPDATE trials_job SET progress = %s WHERE id = %s", [int(percent), job.pk])
+
+        yield report
+    finally:
+        side.close()
+
+
+def start_export(
+    user, fmt: str, *, identifiable: bool, reason: str, language: str = "en", audit: bool = True,
+    background: bool = True,
+) -> Job:  # fmt: skip
+    """Queue an export; the caller has checked that the user may make it (`access.may_export`)."""
+    parameters = {"format": fmt, "identifiable": identifiable, "language": language}
+    if fmt == "odm":
+        parameters["audit"] = audit
+    job = Job.objects.create(kind="export", user=user, message=f"{fmt} export", parameters=parameters)
 
     def work(job):
-        content, content_type, file_name = exports.render(
-            user, fmt, identifiable=identifiable, progress=lambda percent: _update(job, progress=percent)
-        )
+        with _progress_reporter(job, own_connection=background) as report:
+            export = exports.render(user, fmt, identifiable=identifiable, language=language, audit=audit,
+                                    progress=report)  # fmt: skip
+        manifest = export.manifest
         with change_context(user=user, reason=reason or "de-identified export"):
-            ExportLog.objects.create(user=user, file_format=fmt, identifiable=identifiable, reason=reason)
-        _update(job, status=Job.Status.DONE, progress=100, content=content, content_type=content_type,
-                file_name=file_name, message=f"{file_name} is ready")  # fmt: skip
+            ExportLog.objects.create(
+                user=user, file_format=fmt, identifiable=identifiable, reason=reason, language=language,
+                file_name=export.file_name, sha256=export.sha256, size=export.size,
+                data_version=manifest["data_version"], row_counts=manifest["tables"],
+            )  # fmt: skip
+        _update(job, status=Job.Status.DONE, progress=100, content=export.content, content_type=export.content_type,
+                file_name=export.file_name, sha256=export.sha256, size=export.size, result=manifest,
+                message=f"{export.file_name} is ready")  # fmt: skip
 
     return start(job, work, background=background)
 

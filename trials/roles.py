@@ -65,3 +65,17 @@ def user_roles(user) -> set[str]:
 
 def has_role(user, *roles: str) -> bool:
     return user.is_superuser or bool(user_roles(user) & set(roles))
+
+
+def export_refusal(user, *, identifiable: bool):
+    """Why `user` may not export the study (a message), or None: the one rule of the page and the API.
+
+    Investigators and data managers export; identifying data leaves only with a data manager.
+    """
+    from django.utils.translation import gettext as _
+
+    if not has_role(user, INVESTIGATOR, DATA_MANAGER):
+        return _("Exports are for investigators and data managers.")
+    if identifiable and not has_role(user, DATA_MANAGER):
+        return _("Only a data manager may export identifying data.")
+    return None

@@ -3,7 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from trials.api import views
+from trials.api import exports, views
 from trials.views.dashboard import outcomes_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -21,6 +21,7 @@ router.register("end-of-study", views.EndOfStudyViewSet, basename="end-of-study"
 router.register("data-queries", views.DataQueryViewSet, basename="data-query")
 router.register("verifications", views.VerificationViewSet, basename="verification")
 router.register("study", views.StudyViewSet, basename="study")
+router.register("exports", exports.ExportViewSet, basename="export")
 
 urlpatterns = [
     path("outcomes/", outcomes_api, name="api_outcomes"),

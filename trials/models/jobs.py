@@ -6,6 +6,7 @@ class Job(models.Model):
     """A long export or import running in the background; the page polls its progress."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
         RUNNING = "running", "running"
         DONE = "done", "done"
         FAILED = "failed", "failed"
@@ -13,13 +14,17 @@ class Job(models.Model):
     kind = models.CharField(max_length=20)  # "export" or "import"
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # percent
     message = models.CharField(max_length=500, blank=True)
     file_name = models.CharField(max_length=200, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     content = models.BinaryField(null=True, blank=True)
-    result = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)  # an import's report; an export's manifest
+    # What was asked (an export's format, language, de-identified or not), for the page and the API.
+    parameters = models.JSONField(default=dict, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)  # of the finished file
+    size = models.PositiveBigIntegerField(null=True, blank=True)  # bytes
 
     class Meta:
         ordering = ["-created_at"]

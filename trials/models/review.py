@@ -127,6 +127,13 @@ class ExportLog(models.Model):
     file_format = models.CharField(max_length=10)
     identifiable = models.BooleanField(default=False)
     reason = models.CharField(max_length=500, blank=True)
+    # What left the system, so that a file can be matched to this record by its checksum.
+    language = models.CharField(max_length=5, blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    data_version = models.PositiveBigIntegerField(null=True, blank=True)
+    row_counts = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-exported_at"]

@@ -14,32 +14,41 @@ from django.utils.translation import gettext as _
 from trials import access, data_review, exports, jobs, tables
 from trials.audit import change_context
 from trials.models import ExportLog
-from trials.roles import DATA_MANAGER, INVESTIGATOR, has_role
+from trials.roles import DATA_MANAGER, export_refusal, has_role
 
 
 def export_page(request):
-    if not has_role(request.user, INVESTIGATOR, DATA_MANAGER):
-        raise PermissionDenied(_("Exports are for investigators and data managers."))
+    refusal = export_refusal(request.user, identifiable=False)
+    if refusal:
+        raise PermissionDenied(refusal)
     if request.method == "POST":
         fmt = request.POST.get("format", "")
         identifiable = request.POST.get("identifiable") == "on"
         reason = request.POST.get("reason", "").strip()
+        language = request.POST.get("language", "en")
         if fmt not in exports.FORMATS:
             messages.error(request, _("Choose a format."))
             return redirect("exports")
-        if identifiable and not has_role(request.user, DATA_MANAGER):
-            raise PermissionDenied(_("Only a data manager may export identifying data."))
+        if language not in exports.LANGUAGES:
+            messages.error(request, _("Choose the language of the labels: en or zh."))
+            return redirect("exports")
+        refusal = export_refusal(request.user, identifiable=identifiable)
+        if refusal:
+            raise PermissionDenied(refusal)
         if identifiable and not reason:
             messages.error(request, _("Give the reason for an identifiable export."))
             return redirect("exports")
-        job = jobs.start_export(request.user, fmt, identifiable=identifiable, reason=reason,
-                                background=settings.JOBS_IN_BACKGROUND)  # fmt: skip
+        job = jobs.start_export(
+            request.user, fmt, identifiable=identifiable, reason=reason, language=language,
+            audit=request.POST.get("without_audit") != "on", background=settings.JOBS_IN_BACKGROUND,
+        )  # fmt: skip
         return redirect("job_page", pk=job.pk)
     return TemplateResponse(
         request,
         "trials/exports.html",
         {"formats": exports.FORMATS, "is_data_manager": has_role(request.user, DATA_MANAGER),
-         "frozen_since": data_review.frozen_since(), "recent": _recent_exports(request.user)},
+         "frozen_since": data_review.frozen_since(), "recent": _recent_exports(request.user),
+         "language": "zh" if (request.LANGUAGE_CODE or "").startswith("zh") else "en"},
     )  # fmt: skip
 
 
