@@ -11,7 +11,7 @@ DEMO_PASSWORD ?= pvp-demo-2026
 export DEMO_PASSWORD
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: run test lint sync chromium clean-db backup restore
+.PHONY: run test lint sync test-tools clean-db backup restore
 
 # uv lives in its own small virtual environment so `uv sync` can manage .venv exactly.
 $(UV):
@@ -38,16 +38,25 @@ lint: sync
 	.venv/bin/ruff format --check .
 
 # The browser tests drive Debian's Chromium (Playwright cannot download browsers here), with a
-# CJK font so that the Chinese pages render in screenshots.
-chromium:
-	@if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi wenquanyi; then exit 0; fi; \
-	echo "Installing Debian's chromium for the browser tests..."; \
+# CJK font so that the Chinese pages render in screenshots. The export tests read the files back
+# with readers this project did not write: R's haven and GNU PSPP (without their recommended
+# packages, which would add hundreds of MB of R libraries and desktop parts the tests never use).
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+READER_PACKAGES := r-base-core r-cran-haven pspp
+test-tools:
+	@missing() { for package in "$$@"; do dpkg-query -W -f='$${Status}\n' "$$package" 2>/dev/null | grep -q "install ok installed" || echo "$$package"; done; }; \
+	browser=$$(missing $(BROWSER_PACKAGES)); readers=$$(missing $(READER_PACKAGES)); \
+	if [ -z "$$browser$$readers" ]; then exit 0; fi; \
+	echo "Installing Debian packages for the tests:" $$browser $$readers; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo -n"; else SUDO=missing; fi; \
-	if [ "$$SUDO" = missing ] || ! ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null ); then \
-	  echo "Cannot install Chromium. Run: sudo apt-get install -y chromium fonts-wqy-microhei   (then make test again)"; exit 1; \
+	install() { DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq "$$@" >/dev/null; }; \
+	if [ "$$SUDO" = missing ] || ! ( $$SUDO apt-get update -qq \
+	    && { [ -z "$$browser" ] || install $$browser; } \
+	    && { [ -z "$$readers" ] || install --no-install-recommends $$readers; } ); then \
+	  echo "Cannot install them. Run: sudo apt-get install -y $(BROWSER_PACKAGES) && sudo apt-get install -y --no-install-recommends $(READER_PACKAGES)   (then make test again)"; exit 1; \
 	fi
 
-test: sync chromium lint
+test: sync test-tools lint
 	$(PY) -m pytest
 
 # Throw away the demo database (var/pgdata); the next `make run` builds it again.

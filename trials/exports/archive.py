@@ -8,6 +8,7 @@ the same facts inside (an "about" sheet; the ODM header). The SHA-256 of the who
 shown on the job page and in the API and recorded in the audit trail (the export log).
 """
 
+import csv
 import hashlib
 import io
 import json
@@ -158,9 +159,15 @@ Dates are calendar dates; times are UTC. A missing value is empty (CSV), system-
 
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    # CRLF rows (RFC 4180): a carriage return inside a value is then quoted too, where pandas' "\n"
-    # would leave it bare and a spreadsheet would break the row there. The BOM lets Excel read UTF-8.
-    return frame.map(spreadsheet_text).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    """UTF-8 with a BOM (so Excel reads Chinese), CRLF rows (RFC 4180: a carriage return inside a
+    value is then quoted too), empty for missing, each value as the database gives it (52, not 52.0),
+    text a spreadsheet would run as a formula defused."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(frame.columns)
+    for row in frame.itertuples(index=False, name=None):
+        writer.writerow("" if value is None else spreadsheet_text(value) for value in row)
+    return buffer.getvalue().encode("utf-8-sig")
 
 
 def _tables(study: StudyData, fmt: str, language: str, progress) -> tuple[dict[str, bytes], dict]:

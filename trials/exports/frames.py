@@ -87,7 +87,8 @@ def _read_form(form: str, model, path: str, variables: list[Variable], patient_i
     if form == "patient":
         lookups += ["site__code", "date_of_birth", "enrolled_on"]
     rows = list(queryset.order_by(key, "pk").values_list(*lookups))
-    frame = pd.DataFrame(rows, columns=[*(["screening_number"] + ["timepoint"] * bool(extra)), *stored,
+    # object columns keep the database's Python values (an integer column with a gap stays integers)
+    frame = pd.DataFrame(rows, dtype=object, columns=[*(["screening_number"] + ["timepoint"] * bool(extra)), *stored,
                                         *(["site", "_birth", "_enrolled"] if form == "patient" else [])])  # fmt: skip
     if form == "patient":
         frame = _derive_patient_columns(frame)
@@ -96,12 +97,15 @@ def _read_form(form: str, model, path: str, variables: list[Variable], patient_i
 
 
 def _derive_patient_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["age_at_enrolment"] = [
+    def column(values) -> pd.Series:
+        return pd.Series(list(values), index=frame.index, dtype=object)
+
+    frame["age_at_enrolment"] = column(
         protocol.age_on(birth, enrolled) if enrolled is not None else None
         for birth, enrolled in zip(frame["_birth"], frame["_enrolled"], strict=True)
-    ]
+    )
     levels = frame["fractured_levels"]
-    frame["fractured_count"] = [len(value or []) for value in levels]
-    frame["fracture_region"] = [protocol.fracture_region(value).value if value else None for value in levels]
-    frame["fractured_levels"] = [",".join(value or []) for value in levels]
+    frame["fractured_count"] = column(len(value or []) for value in levels)
+    frame["fracture_region"] = column(protocol.fracture_region(value).value if value else None for value in levels)
+    frame["fractured_levels"] = column(",".join(value or []) for value in levels)
     return frame

@@ -117,9 +117,9 @@ def _stata_text_codes(variable: Variable) -> bool:
 
 def stata_format(variable: Variable) -> str | None:
     if variable.kind == DATE:
-        return "%tdCCYY-NN-DD"
+        return "%td"  # the plain forms: every reader (haven, pyreadstat, pandas) knows them as dates
     if variable.kind == DATETIME:
-        return "%tcCCYY-NN-DD_HH:MM:SS"
+        return "%tc"
     if variable.kind == DECIMAL:
         return f"%{_width(variable)}.{variable.decimals}f"
     if variable.kind in (INTEGER, BOOLEAN) or _stata_text_codes(variable):
@@ -180,10 +180,16 @@ def utf8_prefix(text: str, limit: int) -> str:
 
 
 def split_utf8(text: str, limit: int) -> list[str]:
-    """`text` cut into pieces of at most `limit` UTF-8 bytes, on character boundaries."""
+    """`text` cut into pieces of at most `limit` UTF-8 bytes, on character boundaries.
+
+    SAS pads text with blanks and drops them when read, so a piece never ends in a blank: the blanks
+    before a cut move to the start of the next piece, where they are kept.
+    """
     pieces = []
     while text:
         piece = utf8_prefix(text, limit)
+        if len(piece) < len(text) and piece.rstrip(" "):
+            piece = piece.rstrip(" ")
         pieces.append(piece)
         text = text[len(piece) :]
     return pieces or [""]
