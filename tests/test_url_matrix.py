@@ -361,6 +361,18 @@ EXPECTED = {
     "api/v1/verifications/":                       Row(get="401    405   405   405   405   403    405   405",
                                                        post="401   403   201   403   403   403    403   403",
                                                        body=(("record", "painassessment:{pain}"),)),
+    # Exports (the page's rule, roles.export_refusal): investigators and data managers; a job is its
+    # owner's only (the file may hold identifying data): the site-A data manager's job.
+    "api/v1/exports/":                             Row(get="401    403   403   200   200   403    403   200",
+                                                       post="401   403   403   202   202   403    403   202",
+                                                       body=(("format", "csv"),)),
+    "api/v1/exports/<pk>/":                        Row(get="401    403   403   404   200   403    403   404",
+                                                       patch="401  403   403   405   405   403    403   405",
+                                                       delete="401 403   403   405   405   403    403   405",
+                                                       fill="pk=job"),
+    "api/v1/exports/<pk>/download/":               Row(get="401    403   403   404   200   403    403   404",
+                                                       post="401   403   403   405   405   403    403   405",
+                                                       fill="pk=job"),
     # The freeze is study-wide (as the page's): a data manager of any site freezes and unfreezes.
     "api/v1/study/":                               Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   403   403   403   405   403    403   405"),
