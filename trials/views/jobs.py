@@ -4,6 +4,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
+from trials import exports
 from trials.models import Job
 
 
@@ -13,7 +14,11 @@ def _own_job(request, pk) -> Job:
 
 
 def job_page(request, pk):
-    return TemplateResponse(request, "trials/job.html", {"job": _own_job(request, pk)})
+    job = _own_job(request, pk)
+    # The row counts in the forms' order (the database keeps the manifest as jsonb, which sorts keys).
+    tables = (job.result or {}).get("tables", {}) if job.kind == "export" else {}
+    rows = [(form, tables[form]) for form in exports.FORMS if form in tables]
+    return TemplateResponse(request, "trials/job.html", {"job": job, "table_rows": rows})
 
 
 def job_status(request, pk):
