@@ -165,19 +165,20 @@ def test_the_pages_show_the_text_escaped(written, client, clinician, enrolled_pa
 def _exported(user) -> dict[str, dict]:
     """Each format's tables as {form: [row dicts]} (identifiable, so the identifying fields are there)."""
     out = {}
-    content, _type, _name = exports.render(user, "csv", identifiable=True)
+    content = exports.render(user, "csv", identifiable=True).content
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         out["csv"] = {
             form: list(csv.DictReader(io.StringIO(archive.read(f"{form}.csv").decode("utf-8-sig"))))
             for form in exports.FORMS
         }
-    content, _type, _name = exports.render(user, "xlsx", identifiable=True)
+    content = exports.render(user, "xlsx", identifiable=True).content
     workbook = openpyxl.load_workbook(io.BytesIO(content))
     out["xlsx"] = {}
     for form in exports.FORMS:
         rows = list(workbook[form[:31]].iter_rows(values_only=True))
         out["xlsx"][form] = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
-    content, _type, _name = exports.render(user, "odm", identifiable=True)
+    # The Snapshot (current values) has one ItemGroupData per row, its ItemOIDs "IT.<form>.<item>".
+    content = exports.render(user, "odm", identifiable=True, audit=False).content
     root = ET.fromstring(content)  # noqa: S314 - our own output
     out["odm"] = {form: [] for form in exports.FORMS}
     for group in root.iter(f"{ODM}ItemGroupData"):
@@ -185,7 +186,9 @@ def _exported(user) -> dict[str, dict]:
         out["odm"][form].append({
             item.get("ItemOID").rsplit(".", 1)[1]: item.get("Value") for item in group.iter(f"{ODM}ItemData")
         })  # fmt: skip
-    out["odm_bytes"] = content
+    # The Transactional file holds the same text in its history, and the reasons for change too.
+    history = exports.render(user, "odm", identifiable=True).content
+    out["odm_bytes"] = content + history
     return out
 
 

@@ -177,9 +177,12 @@ def _kind(model_field) -> str:
     return TEXT
 
 
-def _unit(model, name: str) -> str:
+def _unit(model, model_field) -> str:
+    name = model_field.name
     if model is LabResult and name in ("value", "entered_value"):
         return "canonical unit of the analyte" if name == "value" else "entered_unit"
+    if _kind(model_field) not in (INTEGER, DECIMAL):  # life_expectancy_over_90_days is an answer, not days
+        return ""
     return next((unit for suffix, unit in NAME_UNITS if name.endswith(suffix)), "")
 
 
@@ -197,7 +200,7 @@ def _from_field(form: str, model, model_field) -> Variable:
         label_zh=chinese,
         choices=_choices(model, model_field),
         decimals=getattr(model_field, "decimal_places", 0) or 0,
-        unit=_unit(model, model_field.name),
+        unit=_unit(model, model_field),
         low=validator.low if validator else None,
         high=validator.high if validator else None,
         max_length=text_length,
