@@ -8,7 +8,6 @@ the same facts inside (an "about" sheet; the ODM header). The SHA-256 of the who
 shown on the job page and in the API and recorded in the audit trail (the export log).
 """
 
-import csv
 import hashlib
 import io
 import json
@@ -23,7 +22,7 @@ from trials.exports import statistical
 from trials.exports.dictionary import data_dictionary
 from trials.exports.frames import StudyData, read_study, snapshot
 from trials.exports.variables import LANGUAGES, form_names
-from trials.tables import spreadsheet_text
+from trials.tables import FORMULA_STARTS, spreadsheet_text
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "xpt", "odm")
 TABULAR = ("csv", "sav", "dta", "xpt")
@@ -162,12 +161,11 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
     """UTF-8 with a BOM (so Excel reads Chinese), CRLF rows (RFC 4180: a carriage return inside a
     value is then quoted too), empty for missing, each value as the database gives it (52, not 52.0),
     text a spreadsheet would run as a formula defused."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(frame.columns)
-    for row in frame.itertuples(index=False, name=None):
-        writer.writerow("" if value is None else spreadsheet_text(value) for value in row)
-    return buffer.getvalue().encode("utf-8-sig")
+    out = frame.copy()
+    for column in out.columns:
+        if any(isinstance(value, str) and value.startswith(FORMULA_STARTS) for value in out[column]):
+            out[column] = out[column].map(spreadsheet_text).astype(object)
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def _tables(study: StudyData, fmt: str, language: str, progress) -> tuple[dict[str, bytes], dict]:
@@ -190,22 +188,34 @@ def _tables(study: StudyData, fmt: str, language: str, progress) -> tuple[dict[s
 
 
 def _workbook(study: StudyData, manifest: dict) -> bytes:
+    """A sheet per form, the dictionary and an "about" sheet, streamed row by row by openpyxl's
+    write-only workbook (through pandas, 10,000 patients took 40 s: it styles each of 2 million cells)."""
+    from openpyxl import Workbook
+
+    about = pd.DataFrame(
+        [["export", export_info(manifest)], ["exported_at (UTC)", manifest["exported_at"]],
+         ["exported_by", manifest["exported_by"]["username"]], ["data_version", manifest["data_version"]],
+         *[[f"rows: {form}", rows] for form, rows in manifest["tables"].items()]],
+        columns=["item", "value"],
+    )  # fmt: skip
+    sheets = {**{form[:31]: frame for form, frame in study.frames.items()},
+              "data_dictionary": data_dictionary(study.variables), "about": about}  # fmt: skip
+    workbook = Workbook(write_only=True)
+    for name, frame in sheets.items():
+        sheet = workbook.create_sheet(name)
+        sheet.append(list(frame.columns))
+        for row in frame.itertuples(index=False, name=None):
+            sheet.append([_cell(value) for value in row])
     buffer = io.BytesIO()
-    about = [["export", export_info(manifest)], ["exported_at (UTC)", manifest["exported_at"]],
-             ["exported_by", manifest["exported_by"]["username"]], ["data_version", manifest["data_version"]],
-             *[[f"rows: {form}", rows] for form, rows in manifest["tables"].items()]]  # fmt: skip
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for form, frame in study.frames.items():
-            _excel_safe(frame).to_excel(writer, sheet_name=form[:31], index=False)
-        data_dictionary(study.variables).to_excel(writer, sheet_name="data_dictionary", index=False)
-        pd.DataFrame(about, columns=["item", "value"]).to_excel(writer, sheet_name="about", index=False)
+    workbook.save(buffer)
     return buffer.getvalue()
 
 
-def _excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Excel cannot store time zones, and must not run typed text as a formula."""
-    out = frame.map(spreadsheet_text)
-    for column in out.columns:
-        if out[column].map(lambda v: isinstance(v, datetime) and v.tzinfo is not None).any():
-            out[column] = out[column].map(lambda v: v.astimezone(UTC).replace(tzinfo=None) if pd.notna(v) else None)
-    return out
+def _cell(value):
+    """Excel has no time zones (times are UTC, as the column label says), and must not run typed
+    text as a formula."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, float) and value != value:  # NaN: an empty cell
+        return None
+    return spreadsheet_text(value)

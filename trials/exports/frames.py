@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
 from trials import access, protocol
 from trials.exports.variables import FORMS, Variable, study_variables
@@ -76,10 +77,15 @@ def read_study(user, *, identifiable: bool = False, progress=None) -> StudyData:
     )
 
 
+def any_of(ids: list[int]) -> RawSQL:
+    """The ids as one array parameter for `__in`: as 10,000 separate parameters they cost seconds."""
+    return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
+
+
 def _read_form(form: str, model, path: str, variables: list[Variable], patient_ids: list[int]) -> pd.DataFrame:
     stored = [variable.name for variable in variables if not variable.key and not variable.derived]
     key = "screening_number" if form == "patient" else f"{path}screening_number"
-    queryset = model.objects.filter(**{f"{path}pk__in" if path else "pk__in": patient_ids})
+    queryset = model.objects.filter(**{f"{path}pk__in": any_of(patient_ids)})
     if model is LabResult:  # the results of a deleted draw go with it
         queryset = queryset.filter(lab_draw__deleted_at__isnull=True)
     extra = ["lab_draw__timepoint"] if form == "lab_result" else []

@@ -29,7 +29,7 @@ from lxml import etree
 
 from trials.enrolment import SIGNATURE_MEANING
 from trials.exports.archive import STUDY_OID, export_info
-from trials.exports.frames import StudyData
+from trials.exports.frames import StudyData, any_of
 from trials.exports.odm_history import Audit, Entry, Version, read_versions, replay
 from trials.exports.odm_metadata import (
     FORM_OF,
@@ -80,17 +80,18 @@ class Trail:
 
 def read_trail(study: StudyData, *, audit: bool) -> Trail:
     """Call inside the export's snapshot, after `read_study`: one query per model, never per row."""
-    patients = list(Patient.objects.filter(pk__in=study.patient_ids).values_list("pk", "screening_number", "site_id"))
+    exported = Patient.objects.filter(pk__in=any_of(study.patient_ids))
+    patients = list(exported.values_list("pk", "screening_number", "site_id"))
     sites = Site.objects.filter(pk__in={site for _pk, _number, site in patients})
     site_rows = list(sites.values_list("pk", "code", "name"))
     codes = {pk: code for pk, code, _name in site_rows}
     inserted = Site.pgh_event_model.objects.filter(pgh_obj_id__in=codes, pgh_label="insert")
     started = dict(inserted.values_list("pgh_obj_id", "pgh_created_at"))
-    signed = Screening.objects.filter(patient__pk__in=study.patient_ids, signed_at__isnull=False)
+    signed = Screening.objects.filter(patient__pk__in=any_of(study.patient_ids), signed_at__isnull=False)
     signatures = {number: Signature(user, at, meaning) for number, user, at, meaning in signed.values_list(
         "patient__screening_number", "signed_by_id", "signed_at", "signature_meaning")}  # fmt: skip
     # The same rows, in the same order, as the adverse_event table of `read_study`.
-    adverse_events = AdverseEvent.objects.filter(patient__pk__in=study.patient_ids)
+    adverse_events = AdverseEvent.objects.filter(patient__pk__in=any_of(study.patient_ids))
     keys = list(adverse_events.order_by("patient__screening_number", "pk").values_list("pk", flat=True))
     versions = read_versions(study) if audit else None
     # Users by the login their changes recorded, then as the user table has them (an account may be gone).
