@@ -123,3 +123,11 @@ def test_an_export_of_a_frozen_study_says_since_when(client, demo):
     data_review.freeze_study(user=demo)
     files = members(download(client, demo, format="csv").content)
     assert "data frozen since" in files["README.txt"].decode()
+
+
+def test_the_export_page_lists_recent_exports_with_their_checksums(client, demo):
+    download(client, demo, format="xpt")
+    log = ExportLog.objects.get()
+    assert log.file_format == "xpt" and len(log.sha256) == 64
+    page = client.get("/exports/").content.decode()
+    assert log.sha256 in page
