@@ -9,6 +9,7 @@ import zipfile
 
 import pyreadstat
 import pytest
+from django.contrib.auth.models import Group
 from django.test import override_settings
 
 from tests import factories
@@ -158,3 +159,41 @@ def test_an_edit_saved_while_an_export_runs_is_wholly_out_of_it(investigator, cl
     assert ",99.0," not in patients
     assert state["manifest"]["data_version"] == version_at_start < data_version()
     assert exports.read_study(investigator).frames["lab_result"]["value"].iloc[0] == 120
+
+
+@pytest.mark.parametrize("accept", ["application/octet-stream", "application/zip", "*/*"])
+def test_a_client_asking_for_the_file_gets_it(investigator, enrolled_patient, accept):
+    client = api_client_for(investigator)
+    job = start(client, format="csv").json()
+    download = client.get(f"/api/v1/exports/{job['id']}/download/", HTTP_ACCEPT=accept)
+    assert download.status_code == 200 and download.content.startswith(b"PK")
+
+
+def test_a_user_who_lost_the_role_no_longer_downloads_the_file(data_manager, enrolled_patient):
+    client = api_client_for(data_manager)
+    job = start(client, format="csv", identifiable=True, reason="monitoring visit").json()
+    data_manager.groups.clear()
+    data_manager.groups.add(Group.objects.get(name="investigator"))
+    refused = client.get(f"/api/v1/exports/{job['id']}/download/")
+    assert refused.status_code == 403 and "data manager" in refused.json()["detail"]
+
+
+def test_a_user_who_left_a_site_no_longer_downloads_its_patients(investigator, site_b, enrolled_patient):
+    client = api_client_for(investigator)
+    job = start(client, format="csv").json()
+    investigator.sites.set([site_b])
+    refused = client.get(f"/api/v1/exports/{job['id']}/download/")
+    assert refused.status_code == 403 and "site" in refused.json()["detail"]
+
+
+def test_the_role_is_checked_before_the_reason(investigator):
+    refused = start(api_client_for(investigator), format="csv", identifiable=True)
+    assert refused.status_code == 403
+
+
+def test_a_user_runs_a_few_exports_at_a_time(investigator):
+    for _ in range(2):
+        Job.objects.create(kind="export", user=investigator, status=Job.Status.RUNNING)
+    refused = start(api_client_for(investigator), format="csv")
+    assert refused.status_code == 429 and "under way" in refused.json()["detail"]
+    assert Job.objects.count() == 2

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from tests import export_readers as readers
 from tests import factories
 from trials import exports
-from trials.exports.statistical import XPT_LABEL_BYTES, spss_format, stata_codes
+from trials.exports.statistical import XPT_LABEL_BYTES, ascii_label, spss_format, stata_codes
 from trials.exports.variables import BOOLEAN, DATE, DATETIME, DECIMAL, INTEGER, TEXT, Variable, form_names
 from trials.models import User
 from trials.services import enrol_patient
@@ -152,14 +152,10 @@ def _inverse_stata(variable: Variable) -> dict[int, str]:
     return {number: code for code, number in stata_codes(variable).items()}
 
 
-def _is_stata_text_code(variable: Variable) -> bool:
-    return variable.coded and isinstance(variable.choices[0].code, str)
-
-
 def _same(variable: Variable, want, got, *, fmt: str, reader: str) -> bool:
     """Whether the value read back is the database's value, in the reader's own types."""
     if variable.kind == TEXT:
-        if fmt == "dta" and _is_stata_text_code(variable):
+        if fmt == "dta" and variable.coded_text:
             got = _inverse_stata(variable)[int(float(got))] if got not in (None, "") else ""
         return ("" if want is None else str(want)) == ("" if got is None else got)
     if isinstance(got, str):  # R and PSPP give text
@@ -251,18 +247,18 @@ def _check_metadata_haven(study, tables, fmt: str, language: str) -> None:
             name = {"sav": variable.name, "dta": names.stata[variable.name], "xpt": names.xpt[variable.name]}[fmt]
             info = meta[name]
             klass = expected_class.get(variable.kind, "numeric")
-            if fmt == "dta" and _is_stata_text_code(variable):
+            if fmt == "dta" and variable.coded_text:
                 klass = "numeric"
             assert info["class"] == klass, (fmt, form, variable.name, info)
             if fmt == "xpt":
                 assert len(name) <= 8 and len(info["label"].encode()) <= XPT_LABEL_BYTES
-                assert info["label"] == variable.label_en[: len(info["label"])]
+                assert info["label"] == ascii_label(variable.label_en), (form, variable.name)
                 continue
             limit = 80 if fmt == "dta" else None  # Stata's longest variable label
             assert info["label"] == variable.label(language)[:limit], (fmt, form, variable.name)
             if variable.coded or variable.kind == BOOLEAN:
                 labels = dict(pair.split("=", 1) for pair in info["labels"].split("\x1f"))
-                if fmt == "dta" and _is_stata_text_code(variable):
+                if fmt == "dta" and variable.coded_text:
                     wanted = {
                         str(n): c.label(language) for c in variable.choices for n in [stata_codes(variable)[c.code]]
                     }

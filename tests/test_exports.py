@@ -6,11 +6,13 @@ import zipfile
 import pandas as pd
 import pyreadstat
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from trials import exports
-from trials.exports import archive
+from trials.exports import archive, statistical
 from trials.exports.dictionary import COLUMNS
+from trials.exports.variables import form_names
 from trials.models import ExportLog, Patient, User
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +133,52 @@ def test_the_export_page_lists_recent_exports_with_their_checksums(client, demo)
     assert log.file_format == "xpt" and len(log.sha256) == 64
     page = client.get("/exports/").content.decode()
     assert log.sha256 in page
+
+
+def test_sas_continuation_names_never_take_another_variables_name():
+    taken = {"DSCRPTN", "DSCRPT01"}
+    assert statistical.continuation_name("DSCRPTN", 1, taken) == "DSCRP001"
+    assert statistical.continuation_name("DSCRPTN", 2, taken) == "DSCRPT02"
+    assert {"DSCRP001", "DSCRPT02"} <= taken and all(len(name) <= 8 for name in taken)
+
+
+def test_sas_labels_are_ascii_and_keep_their_continuation_mark():
+    assert statistical.ascii_label("pre-dose creatinine (µmol/L)") == "pre-dose creatinine (umol/L)"
+    label = statistical.ascii_label("a very long description of an adverse event", " (cont. 12)")
+    assert label.endswith(" (cont. 12)") and len(label) == 40 and label.isascii()
+
+
+def test_a_code_the_field_does_not_offer_stops_the_stata_file_with_its_name():
+    variable = exports.study_variables()["patient"][3]
+    assert variable.name == "sex"
+    frame = pd.DataFrame({"sex": ["M", "X"]}, dtype=object)
+    with pytest.raises(ValueError, match=r"patient.sex holds \['X'\]"):
+        statistical.dta_bytes(frame, [variable], "en", form_names("patient", [variable]))
+
+
+def test_a_reason_longer_than_the_audit_keeps_is_refused_on_the_page(client, data_manager, enrolled_patient):
+    client.force_login(data_manager)
+    refused = client.post("/exports/", {"format": "csv", "identifiable": "on", "reason": "x" * 501}, follow=True)
+    assert "The reason has 501 characters: at most 500 are kept." in refused.content.decode()
+    assert not ExportLog.objects.exists()
+
+
+def test_the_page_refuses_the_file_to_a_user_who_lost_the_role(client, data_manager, enrolled_patient):
+    client.force_login(data_manager)
+    job_url = client.post("/exports/", {"format": "csv", "identifiable": "on", "reason": "audit"})["Location"]
+    data_manager.groups.set([Group.objects.get(name="investigator")])
+    assert client.get(f"{job_url}download/").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_started_outside_a_request_reads_in_its_own_snapshot(data_manager, enrolled_patient):
+    """As from a shell or a command: the export opens its read-only snapshot and reports progress on
+    a connection of its own (a write inside that snapshot would fail)."""
+    from django.db import connection
+
+    from trials import jobs
+
+    assert not connection.in_atomic_block
+    job = jobs.start_export(data_manager, "sav", identifiable=False, reason="", background=False)
+    job.refresh_from_db()
+    assert (job.status, job.progress, len(job.sha256)) == ("done", 100, 64), job.message

@@ -14,8 +14,10 @@ import pytest
 from django.apps import apps
 from django.db import models
 from django.utils.html import escape
+from lxml import etree
 
 from tests.factories import api_client_for
+from tests.test_export_odm import SCHEMA as ODM_SCHEMA
 from trials import exports
 from trials.models import DataQuery, Patient
 from trials.models.base import ClinicalRecord
@@ -188,6 +190,8 @@ def _exported(user) -> dict[str, dict]:
         })  # fmt: skip
     # The Transactional file holds the same text in its history, and the reasons for change too.
     history = exports.render(user, "odm", identifiable=True).content
+    for document in (content, history):  # hostile text never breaks the file's validity
+        assert ODM_SCHEMA.validate(etree.fromstring(document)), ODM_SCHEMA.error_log.filter_from_errors()[:3]
     out["odm_bytes"] = content + history
     return out
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from trials import access, rules
 from trials.enrolment import SIGNATURE_MEANING
-from trials.exports.variables import export_fields as _fields
+from trials.exports.variables import export_fields
 from trials.import_rows import Problem, clean_problems, read_rows, set_values
 from trials.models import Patient, Site, TreatedLevel
 from trials.roles import COORDINATOR, has_role
@@ -31,17 +31,17 @@ from trials.services import enrol_patient
 
 PATIENT_REQUIRED = ["sex", "date_of_birth", "hospital_number", "initials", "isotype"]
 # Written by the exports, recomputed by the application: checked against the data when filled in.
-PATIENT_DERIVED = ["age_at_enrolment", "fracture_region"]
+PATIENT_DERIVED = ["age_at_enrolment", "fractured_count", "fracture_region"]
 TRANSCRIBED = "Paper signature transcribed at import (not an electronic signature): "
 LEVEL_PREFIX = "pvp_level."
 
 
 def patient_columns() -> list[str]:
-    return [field.name for field in _fields(Patient, identifiable=True)] + ["site", *PATIENT_DERIVED]
+    return [field.name for field in export_fields(Patient, identifiable=True)] + ["site", *PATIENT_DERIVED]
 
 
 def level_columns() -> list[str]:
-    return ["screening_number"] + [field.name for field in _fields(TreatedLevel, identifiable=False)]
+    return ["screening_number"] + [field.name for field in export_fields(TreatedLevel, identifiable=False)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def level_columns() -> list[str]:
 
 def check_patients(user, rows: list[dict], progress=None) -> tuple[list[Patient], list[Problem]]:
     sites = {site.code: site for site in access.sites_for_user(user)}
-    fields = {field.name: field for field in _fields(Patient, identifiable=True)}
+    fields = {field.name: field for field in export_fields(Patient, identifiable=True)}
     # What the database already holds, read once: numbers are unique study-wide, hospital numbers per site.
     numbers = {row.get(name, "").strip() for row in rows for name in ("screening_number", "study_id")} - {""}
     taken = set(Patient.objects.filter(screening_number__in=numbers).values_list("screening_number", flat=True))
@@ -138,6 +138,10 @@ def _derived_problems(record: Patient, row: dict, number: int) -> list[Problem]:
         if not agrees:
             rule = f"derived from date of birth and enrolment date: {record.age_at_enrolment}"
             problems.append(Problem(number, "age_at_enrolment", age, rule))
+    count = row.get("fractured_count", "").strip()
+    if count and count != str(record.fractured_count):
+        rule = f"derived from the fractured levels: {record.fractured_count}"
+        problems.append(Problem(number, "fractured_count", count, rule))
     region = row.get("fracture_region", "").strip()
     if region and region != (record.fracture_region or ""):
         rule = f"derived from the fractured levels: {record.fracture_region or '(none)'}"
@@ -232,7 +236,7 @@ def check_levels(procedures: dict, content: bytes | None) -> list[Problem]:
         return [Problem(0, LEVEL_PREFIX + "file", "", rule)]
     rows, problems = read_rows(content, level_columns(), ["screening_number", "level", "cement_ml"],
                                prefix=LEVEL_PREFIX)  # fmt: skip
-    fields = {field.name: field for field in _fields(TreatedLevel, identifiable=False)}
+    fields = {field.name: field for field in export_fields(TreatedLevel, identifiable=False)}
     for procedure, _row in procedures.values():
         procedure.imported_levels = []
     seen = set()

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from trials import access, import_cases
 from trials.audit import change_context
-from trials.exports.variables import export_fields as _fields
+from trials.exports.variables import export_fields
 from trials.import_rows import MAX_BYTES, Problem, clean_problems, read_rows, set_values, too_big
 from trials.models import (
     AdverseEvent,
@@ -57,7 +57,7 @@ def expected_columns(form: str) -> list[str]:
     if form == LEVELS:
         return import_cases.level_columns()
     columns = ["screening_number"] + (["timepoint"] if form == "lab_result" else [])
-    return columns + [field.name for field in _fields(IMPORTABLE[form], identifiable=False)]
+    return columns + [field.name for field in export_fields(IMPORTABLE[form], identifiable=False)]
 
 
 def check(user, form: str, content: bytes, progress=None, levels: bytes | None = None) -> tuple[list, list[Problem]]:
@@ -79,7 +79,7 @@ def check(user, form: str, content: bytes, progress=None, levels: bytes | None =
     if form == "patient":
         return import_cases.check_patients(user, rows, progress)
     model = IMPORTABLE[form]
-    fields = {field.name: field for field in _fields(model, identifiable=False)}
+    fields = {field.name: field for field in export_fields(model, identifiable=False)}
     patients = {p.screening_number: p for p in access.patients_for_user(user).select_related("screening")}
     records, problems, seen, procedures = [], [], set(), {}
     for number, row in enumerate(rows, start=1):

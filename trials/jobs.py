@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from django.db import connection, connections, transaction
 
-from trials import exports, imports
+from trials import access, exports, imports
 from trials.audit import change_context
 from trials.models import ExportLog, Job
 
@@ -46,12 +46,21 @@ def start(job: Job, work, *, background: bool = True) -> Job:
     return job
 
 
+# Each export holds its file in memory while it is written: a user's exports run a few at a time.
+MAX_EXPORTS_AT_ONCE = 2
+
+
+def exports_under_way(user) -> int:
+    return Job.objects.filter(user=user, kind="export", status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).count()
+
+
 @contextmanager
-def _progress_reporter(job: Job, *, own_connection: bool):
-    """`report(percent)` for the job's page. An export reads inside one read-only snapshot
-    transaction, whose writes nobody would see before it ends; in the background the progress is
-    therefore written on a connection of its own (inline, the request's transaction serves)."""
-    if not own_connection:
+def _progress_reporter(job: Job):
+    """`report(percent)` for the job's page. Outside a transaction the export reads inside its own
+    read-only snapshot transaction (exports.snapshot), where nothing may be written and whose
+    writes nobody would see before it ends: the progress then goes through a connection of its own.
+    Inside one (an inline job within a request) the export reads in that transaction."""
+    if connection.in_atomic_block:
         yield lambda percent: _update(job, progress=percent)
         return
     side = connections.create_connection("default")
@@ -70,14 +79,16 @@ def start_export(
     user, fmt: str, *, identifiable: bool, reason: str, language: str = "en", audit: bool = True,
     background: bool = True,
 ) -> Job:  # fmt: skip
-    """Queue an export; the caller has checked that the user may make it (`access.may_export`)."""
-    parameters = {"format": fmt, "identifiable": identifiable, "language": language}
+    """Queue an export; the caller has checked that the user may make it (`roles.export_refusal`)."""
+    # The sites whose patients the file will hold: a download later needs them still (roles.py).
+    sites = sorted(access.sites_for_user(user).values_list("pk", flat=True))
+    parameters = {"format": fmt, "identifiable": identifiable, "language": language, "sites": sites}
     if fmt == "odm":
         parameters["audit"] = audit
     job = Job.objects.create(kind="export", user=user, message=f"{fmt} export", parameters=parameters)
 
     def work(job):
-        with _progress_reporter(job, own_connection=background) as report:
+        with _progress_reporter(job) as report:
             export = exports.render(user, fmt, identifiable=identifiable, language=language, audit=audit,
                                     progress=report)  # fmt: skip
         manifest = export.manifest

@@ -58,6 +58,11 @@ def _range(low, high, unit="") -> Range:
     return Range(Decimal(str(low)), Decimal(str(high)), unit)
 
 
+# The study's identity in exported files (ODM Study OID, file labels).
+STUDY_OID = "PVP-ZOL-MM"
+STUDY_TITLE = "PVP + zoledronic acid in spinal multiple myeloma"
+
+
 # ---------------------------------------------------------------------------
 # Eligibility (DESIGN §1): inclusion I1-I5 must all be "yes", exclusion E1-E5 all "no".
 

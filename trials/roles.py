@@ -79,3 +79,22 @@ def export_refusal(user, *, identifiable: bool):
     if identifiable and not has_role(user, DATA_MANAGER):
         return _("Only a data manager may export identifying data.")
     return None
+
+
+def export_download_refusal(user, job):
+    """Why `user` may not download the finished export `job` (theirs) now, or None.
+
+    The rule is checked again at download, not only when the export was asked for: a user who has
+    since lost the role, or a site whose patients are in the file, no longer gets the file.
+    """
+    from django.utils.translation import gettext as _
+
+    from trials.access import sites_for_user
+
+    refusal = export_refusal(user, identifiable=bool(job.parameters.get("identifiable")))
+    if refusal:
+        return refusal
+    exported_sites = set(job.parameters.get("sites", []))
+    if not exported_sites <= set(sites_for_user(user).values_list("pk", flat=True)):
+        return _("This export holds patients of a site you no longer belong to.")
+    return None

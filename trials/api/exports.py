@@ -5,20 +5,33 @@ progress, size and SHA-256; GET /exports/{id}/download/ returns the file. A job 
 the file may hold identifying data, so anybody else is told it does not exist (404).
 """
 
+import json
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import mixins, permissions, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.response import Response
 
 from trials import exports, jobs
 from trials.api.views import Conflict
 from trials.models import Job
-from trials.roles import export_refusal
+from trials.roles import export_download_refusal, export_refusal
+
+
+class FileRenderer(renderers.BaseRenderer):
+    """Lets a client ask for the file itself (Accept: application/octet-stream, application/zip, ...):
+    the download answers with the file's own type; an error is still JSON."""
+
+    media_type = "*/*"
+    format = "file"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if not isinstance(data, bytes) else data
 
 
 class ExportRequestSerializer(serializers.Serializer):
@@ -41,11 +54,6 @@ class ExportRequestSerializer(serializers.Serializer):
                 f"“{value[:40]}” is not a label language: use one of {', '.join(exports.LANGUAGES)}."
             )
         return value
-
-    def validate(self, data):
-        if data["identifiable"] and not data["reason"].strip():
-            raise serializers.ValidationError({"reason": "An identifiable export needs the reason, kept in the audit."})
-        return data
 
 
 class ExportJobSerializer(serializers.ModelSerializer):
@@ -101,6 +109,10 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         refusal = export_refusal(request.user, identifiable=wanted["identifiable"])
         if refusal:
             raise PermissionDenied(refusal)
+        if wanted["identifiable"] and not wanted["reason"].strip():
+            raise ValidationError({"reason": ["An identifiable export needs the reason, kept in the audit trail."]})
+        if jobs.exports_under_way(request.user) >= jobs.MAX_EXPORTS_AT_ONCE:
+            raise Throttled(detail=f"You have {jobs.MAX_EXPORTS_AT_ONCE} exports under way: wait for one to finish.")
         job = jobs.start_export(
             request.user, wanted["format"], identifiable=wanted["identifiable"], reason=wanted["reason"].strip(),
             language=wanted["language"], audit=wanted["audit"], background=settings.JOBS_IN_BACKGROUND,
@@ -114,9 +126,12 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             409: OpenApiResponse(description="The export has not finished (or failed)."),
         }
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, FileRenderer])
     def download(self, request, pk=None, format=None):
         job = self.get_object()
+        refusal = export_download_refusal(request.user, job)
+        if refusal:
+            raise PermissionDenied(refusal)
         if job.status != Job.Status.DONE:
             raise Conflict(f"The export is {job.status}" + (f": {job.message}" if job.message else "") + ".")
         content = Job.objects.values_list("content", flat=True).get(pk=job.pk)

@@ -9,7 +9,7 @@ initials, age at enrolment instead. Each form is one table keyed by `screening_n
 - `dictionary`: the data dictionary; `archive`: one export start to finish, with its checksums.
 """
 
-from trials.exports.archive import FORMATS, TABULAR, ExportFile, render
+from trials.exports.archive import FORMATS, ExportFile, render
 from trials.exports.dictionary import data_dictionary
 from trials.exports.frames import read_study, snapshot
 from trials.exports.variables import FORMS, IDENTIFYING, LANGUAGES, export_fields, study_variables
@@ -19,7 +19,6 @@ __all__ = [
     "FORMS",
     "IDENTIFYING",
     "LANGUAGES",
-    "TABULAR",
     "ExportFile",
     "data_dictionary",
     "export_fields",

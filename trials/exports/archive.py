@@ -22,12 +22,10 @@ from trials.exports import statistical
 from trials.exports.dictionary import data_dictionary
 from trials.exports.frames import StudyData, read_study, snapshot
 from trials.exports.variables import LANGUAGES, form_names
+from trials.protocol import STUDY_OID, STUDY_TITLE
 from trials.tables import FORMULA_STARTS, spreadsheet_text
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "xpt", "odm")
-TABULAR = ("csv", "sav", "dta", "xpt")
-STUDY_OID = "PVP-ZOL-MM"
-STUDY_TITLE = "PVP + zoledronic acid in spinal multiple myeloma"
 # Analysis scripts that reproduce the dashboard's figures from the files of one format.
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 SCRIPTS: dict[str, tuple[str, ...]] = {"sav": ("analysis.sps",), "csv": ("analysis.R",)}
@@ -67,7 +65,7 @@ def render(
         study = read_study(user, identifiable=identifiable, progress=lambda done, total: report(50 * done // total))
         trail = None
         if fmt == "odm":
-            from trials.exports import odm
+            from trials.exports import odm  # here, not at the top: odm imports export_info from this module
 
             trail = odm.read_trail(study, audit=audit)
     report(50)
@@ -110,6 +108,7 @@ def _manifest(user, fmt: str, language: str, study: StudyData) -> dict:
         "exported_at": study.exported_at.astimezone(UTC).isoformat(timespec="seconds"),
         "exported_by": {"username": user.get_username(), "name": user.get_full_name() or user.get_username()},
         "data_version": study.data_version,
+        "database_snapshot": study.database_snapshot,
         "data_frozen_since": study.frozen_since.astimezone(UTC).isoformat(timespec="seconds")
         if study.frozen_since
         else None,

@@ -18,11 +18,13 @@ COLUMNS = [
 
 def _choices(variable: Variable, language: str) -> str:
     labels = variable.value_labels(language)
-    return "; ".join(f"{code}={label}" for code, label in labels.items())
+    text = "; ".join(f"{code}={label}" for code, label in labels.items())
+    # SPSS, Stata and SAS store a yes/no field as 0/1; CSV and Excel keep the words.
+    return f"{text} (CSV, Excel: False/True)" if variable.kind == BOOLEAN else text
 
 
 def _stata_values(variable: Variable) -> str:
-    if variable.coded and isinstance(variable.choices[0].code, str):
+    if variable.coded_text:
         return "; ".join(f"{number}={code}" for code, number in stata_codes(variable).items())
     return "0=no; 1=yes" if variable.kind == BOOLEAN else ""
 

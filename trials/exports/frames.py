@@ -1,7 +1,7 @@
 """Reading the whole study for an export: one DataFrame per form, all from one database snapshot.
 
 The frames hold the values as the database gives them (Decimal, date, datetime, bool, str, None);
-each file format turns them into its own types (`trials.exports.typed`).
+each file format turns them into its own types (`statistical`, `odm`, `archive` for CSV and Excel).
 """
 
 from collections.abc import Iterator
@@ -24,7 +24,8 @@ class StudyData:
 
     frames: dict[str, pd.DataFrame]
     variables: dict[str, list[Variable]]
-    data_version: int
+    data_version: int  # the write counter when the export began (it also counts writes rolled back)
+    database_snapshot: str  # PostgreSQL's identifier of the snapshot read (pg_current_snapshot)
     exported_at: datetime
     frozen_since: datetime | None
     identifiable: bool
@@ -58,6 +59,9 @@ def read_study(user, *, identifiable: bool = False, progress=None) -> StudyData:
     from trials.outcomes import data_version
 
     version = data_version()  # the snapshot starts here: the version the files carry
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_snapshot()::text")
+        database_snapshot = cursor.fetchone()[0]
     variables = study_variables(identifiable)
     patients = access.patients_for_user(user).order_by("screening_number")
     patient_ids = list(patients.values_list("pk", flat=True))
@@ -70,6 +74,7 @@ def read_study(user, *, identifiable: bool = False, progress=None) -> StudyData:
         frames=frames,
         variables=variables,
         data_version=version,
+        database_snapshot=database_snapshot,
         exported_at=datetime.now(UTC),
         frozen_since=frozen_since(),
         identifiable=identifiable,

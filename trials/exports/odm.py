@@ -28,7 +28,7 @@ from itertools import groupby
 from lxml import etree
 
 from trials.enrolment import SIGNATURE_MEANING
-from trials.exports.archive import STUDY_OID, export_info
+from trials.exports.archive import export_info
 from trials.exports.frames import StudyData, any_of
 from trials.exports.odm_history import Audit, Entry, Version, read_versions, replay
 from trials.exports.odm_metadata import (
@@ -47,6 +47,7 @@ from trials.exports.odm_metadata import (
 )
 from trials.exports.variables import DATETIME
 from trials.models import AdverseEvent, Patient, Screening, Site, User
+from trials.protocol import STUDY_OID
 
 NO_USER = "USR.unrecorded"  # a change made outside the application (a load script, SQL): nobody to name
 LEGAL_REASON = (

@@ -19,15 +19,13 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import NamedTuple
 
-from django.utils import translation
 from lxml import etree
 
 from trials import protocol
-from trials.exports.archive import STUDY_OID, STUDY_TITLE
-from trials.exports.variables import BOOLEAN, DATE, DATETIME, DECIMAL, FORMS, INTEGER, TEXT, Variable
+from trials.exports.variables import BOOLEAN, DATE, DATETIME, DECIMAL, FORMS, INTEGER, TEXT, Variable, bilingual
 from trials.exports.variables import form_names as export_names
 from trials.models.base import FREE_TEXT_MAX_CHARS
-from trials.protocol import Text, Timepoint
+from trials.protocol import STUDY_OID, STUDY_TITLE, Text, Timepoint
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -53,17 +51,6 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 @lru_cache(maxsize=65536)  # most text is a code ("yes", "baseline", "alp"): checked once each
 def xml_text(text: str) -> str:
     return NOT_XML.sub("\ufffd", text)
-
-
-def bilingual(label) -> Text:
-    """A Text, or a translatable label, in English and Simplified Chinese."""
-    if isinstance(label, Text):
-        return label
-    with translation.override("en"):
-        english = str(label)
-    with translation.override("zh-hans"):
-        chinese = str(label)
-    return Text(english, chinese)
 
 
 # --- layout: events, forms, item groups --------------------------------------------------------
@@ -404,7 +391,7 @@ class _Builder:
         return out
 
     def codelist(self, mdv, oid: str, variable: Variable) -> None:
-        data_type = "integer" if isinstance(variable.choices[0].code, int) else "text"
+        data_type = "integer" if not variable.coded_text else "text"
         element = etree.SubElement(mdv, tag("CodeList"), OID=oid, Name=oid.removeprefix("CL."), DataType=data_type)
         for number, choice in enumerate(variable.choices, start=1):
             item = etree.SubElement(element, tag("CodeListItem"), CodedValue=str(choice.code), OrderNumber=str(number))

@@ -11,8 +11,8 @@ format has them (SPSS, Stata); SAS transport has none, and the data dictionary l
   1, 2, ... in the order of the field's choices, labelled with the code's meaning; the dictionary
   gives each number. Text longer than 2,045 bytes is a strL, kept whole.
 - SAS transport version 5 (what FDA and PMDA accept): names of 8 characters, labels of 40, text of
-  200 bytes. Longer text continues in numbered variables (DESCRI01, DESCRI02, ...), as SDTM splits
-  long values; labels are always English, as the format is ASCII-minded.
+  200 bytes. Longer text continues in numbered variables (DSCRPT01, DSCRPT02, ...), as SDTM splits
+  long values; labels are English in ASCII, as the format expects.
 """
 
 import os
@@ -111,10 +111,6 @@ def stata_codes(variable: Variable) -> dict[str, int]:
     return {str(choice.code): number for number, choice in enumerate(variable.choices, start=1)}
 
 
-def _stata_text_codes(variable: Variable) -> bool:
-    return variable.coded and isinstance(variable.choices[0].code, str)
-
-
 def stata_format(variable: Variable) -> str | None:
     if variable.kind == DATE:
         return "%td"  # the plain forms: every reader (haven, pyreadstat, pandas) knows them as dates
@@ -122,7 +118,7 @@ def stata_format(variable: Variable) -> str | None:
         return "%tc"
     if variable.kind == DECIMAL:
         return f"%{_width(variable)}.{variable.decimals}f"
-    if variable.kind in (INTEGER, BOOLEAN) or _stata_text_codes(variable):
+    if variable.kind in (INTEGER, BOOLEAN) or variable.coded_text:
         return "%8.0g"
     return None
 
@@ -133,8 +129,12 @@ def dta_bytes(
     columns, value_labels = {}, {}
     for variable in variables:
         name = names.stata[variable.name]
-        if _stata_text_codes(variable):
+        if variable.coded_text:
             codes = stata_codes(variable)
+            unknown = {str(v) for v in frame[variable.name] if v is not None} - set(codes)
+            if unknown:  # the database holds a code the field no longer offers: say so, do not guess
+                raise ValueError(f"{variable.form}.{variable.name} holds {sorted(unknown)}, which is not one of "
+                                 f"its codes ({', '.join(codes)}): Stata needs a number for each code")  # fmt: skip
             columns[name] = pd.Series(
                 pd.array([None if v is None else codes[str(v)] for v in frame[variable.name]], dtype="Int32"),
                 index=frame.index,
@@ -195,28 +195,45 @@ def split_utf8(text: str, limit: int) -> list[str]:
     return pieces or [""]
 
 
-def continuation_name(base: str, number: int) -> str:
-    """The name of piece `number` (1, 2, ...) after the first of a long text: DESCRI01."""
-    return f"{base[:6]}{number:02d}"
+def continuation_name(base: str, number: int, taken: set[str]) -> str:
+    """The name of piece `number` (1, 2, ...) after the first of a long text: DSCRPT01, or, should
+    another variable have that name, the first free one of DSCRP001, DSCR0001, ... (never 9 characters:
+    a text of 4,000 characters needs at most 80 pieces)."""
+    for stem in range(6, 0, -1):
+        name = f"{base[:stem]}{number:0{8 - stem}d}"
+        if name not in taken and len(name) <= 8:
+            taken.add(name)
+            return name
+    raise ValueError(f"no free SAS name for piece {number} of {base}")
+
+
+# SAS transport labels are ASCII: the few other characters the English labels use, spelled out.
+ASCII_SPELLING = str.maketrans({"µ": "u", "°": "deg ", "–": "-", "’": "'", "≥": ">=", "≤": "<="})
+
+
+def ascii_label(label: str, suffix: str = "") -> str:
+    text = label.translate(ASCII_SPELLING).encode("ascii", "replace").decode()
+    return text[: XPT_LABEL_BYTES - len(suffix)] + suffix
 
 
 def xpt_bytes(frame: pd.DataFrame, variables: list[Variable], names: FormNames) -> tuple[bytes, dict[str, list[str]]]:
     """The file, and for each text cut into pieces the names of its continuation variables."""
     columns, labels, formats, continued = {}, {}, {}, {}
+    taken = set(names.xpt.values())
     for variable in variables:
         name = names.xpt[variable.name]
-        label = utf8_prefix(variable.label_en, XPT_LABEL_BYTES)
+        label = ascii_label(variable.label_en)
         native = _native_column(frame[variable.name], variable)
         if native.dtype == object and variable.kind not in (DATE, DATETIME):
             pieces = [split_utf8(text, XPT_TEXT_BYTES) for text in native]
             count = max((len(p) for p in pieces), default=1)
             columns[name] = pd.Series([p[0] for p in pieces], index=frame.index, dtype=object)
             labels[name] = label
-            extra = [continuation_name(name, n) for n in range(1, count)]
+            extra = [continuation_name(name, n, taken) for n in range(1, count)]
             for number, extra_name in enumerate(extra, start=1):
                 columns[extra_name] = pd.Series([p[number] if number < len(p) else "" for p in pieces],
                                                 index=frame.index, dtype=object)  # fmt: skip
-                labels[extra_name] = utf8_prefix(f"{variable.label_en} (cont. {number})", XPT_LABEL_BYTES)
+                labels[extra_name] = ascii_label(variable.label_en, f" (cont. {number})")
             if extra:
                 continued[variable.name] = extra
             continue

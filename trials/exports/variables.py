@@ -99,6 +99,11 @@ class Variable:
         return bool(self.choices)
 
     @property
+    def coded_text(self) -> bool:
+        """Coded with text codes (sex M/F), as opposed to numbers with labels (KPS, CTCAE grade)."""
+        return self.coded and isinstance(self.choices[0].code, str)
+
+    @property
     def measure(self) -> str:
         """SPSS measurement level."""
         if self.kind == BOOLEAN or (self.coded and self.name not in ORDINAL):
@@ -125,11 +130,19 @@ def _in(text: str, language: str) -> str:
 
 def _both(label) -> tuple[str, str]:
     """A translatable label in English and Simplified Chinese."""
+    text = bilingual(label)
+    return text.en, text.zh
+
+
+def bilingual(label) -> protocol.Text:
+    """A Text, or a translatable label, in English and Simplified Chinese."""
+    if isinstance(label, protocol.Text):
+        return label
     with translation.override("en"):
         english = str(label)
     with translation.override("zh-hans"):
         chinese = str(label)
-    return english, chinese
+    return protocol.Text(english, chinese)
 
 
 def export_fields(model, identifiable: bool) -> list[models.Field]:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from trials import access, data_review, exports, jobs, tables
 from trials.audit import change_context
 from trials.models import ExportLog
+from trials.models.base import REASON_MAX_CHARS
 from trials.roles import DATA_MANAGER, export_refusal, has_role
 
 
@@ -38,6 +39,14 @@ def export_page(request):
         if identifiable and not reason:
             messages.error(request, _("Give the reason for an identifiable export."))
             return redirect("exports")
+        if len(reason) > REASON_MAX_CHARS:
+            messages.error(request, _("The reason has %(length)s characters: at most %(limit)s are kept.")
+                           % {"length": len(reason), "limit": REASON_MAX_CHARS})  # fmt: skip
+            return redirect("exports")
+        if jobs.exports_under_way(request.user) >= jobs.MAX_EXPORTS_AT_ONCE:
+            messages.error(request, _("You have %(count)s exports under way: wait for one to finish.")
+                           % {"count": jobs.MAX_EXPORTS_AT_ONCE})  # fmt: skip
+            return redirect("exports")
         job = jobs.start_export(
             request.user, fmt, identifiable=identifiable, reason=reason, language=language,
             audit=request.POST.get("without_audit") != "on", background=settings.JOBS_IN_BACKGROUND,
@@ -46,7 +55,7 @@ def export_page(request):
     return TemplateResponse(
         request,
         "trials/exports.html",
-        {"formats": exports.FORMATS, "is_data_manager": has_role(request.user, DATA_MANAGER),
+        {"is_data_manager": has_role(request.user, DATA_MANAGER),
          "frozen_since": data_review.frozen_since(), "recent": _recent_exports(request.user),
          "language": "zh" if (request.LANGUAGE_CODE or "").startswith("zh") else "en"},
     )  # fmt: skip

@@ -1,11 +1,13 @@
 """A background job's page: progress while it runs, then the file or the import report."""
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from trials import exports
 from trials.models import Job
+from trials.roles import export_download_refusal
 
 
 def _own_job(request, pk) -> Job:
@@ -28,6 +30,9 @@ def job_status(request, pk):
 
 def job_download(request, pk):
     job = get_object_or_404(Job, pk=pk, user=request.user, kind="export", status=Job.Status.DONE)
+    refusal = export_download_refusal(request.user, job)
+    if refusal:
+        raise PermissionDenied(refusal)
     if not job.content:
         raise Http404
     response = HttpResponse(bytes(job.content), content_type=job.content_type)
