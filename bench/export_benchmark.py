@@ -15,7 +15,6 @@ import argparse
 import io
 import os
 import platform
-import re
 import shutil
 import statistics
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.outcomes_benchmark import SEED_SQL, setup_django  # noqa: E402
+from bench.outcomes_benchmark import SEED_SQL, setup_django, write_into_benchmarks  # noqa: E402
 
 FORMATS = ("csv", "xlsx", "sav", "dta", "xpt", "odm", "odm-snapshot")
 
@@ -156,14 +155,7 @@ def main():
         report = write_report(columns, args.repeat)
         print(report)
         if not args.no_write:
-            path = ROOT / "docs" / "benchmarks.md"
-            text = path.read_text()
-            pattern = re.compile(r"<!-- export-benchmark:start -->.*<!-- export-benchmark:end -->", re.S)
-            if pattern.search(text):
-                text = pattern.sub(report, text)
-            else:
-                text += "\n## Exports (issue 13)\n\n" + report + "\n"
-            path.write_text(text)
+            write_into_benchmarks("export-benchmark", report, "Exports (issue 13)")
     finally:
         shutil.rmtree(datadir.parent, ignore_errors=True)
 

@@ -204,6 +204,19 @@ def write_report(rows: list[dict], repeat: int) -> str:
     return "\n".join(lines)
 
 
+def write_into_benchmarks(marker: str, report: str, heading: str) -> None:
+    """Replace the report between `<!-- marker:start -->` and `<!-- marker:end -->` in
+    docs/benchmarks.md, or add it under `heading` at the end the first time."""
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text()
+    pattern = re.compile(rf"<!-- {marker}:start -->.*<!-- {marker}:end -->", re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _match: report, text)
+    else:
+        text += f"\n## {heading}\n\n{report}\n"
+    path.write_text(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -235,14 +248,7 @@ def main():
         report = write_report(rows, args.repeat)
         print(report)
         if not args.no_write:
-            path = ROOT / "docs" / "benchmarks.md"
-            text = path.read_text()
-            pattern = re.compile(r"<!-- outcome-benchmark:start -->.*<!-- outcome-benchmark:end -->", re.S)
-            if pattern.search(text):
-                text = pattern.sub(report, text)
-            else:
-                text += "\n## Outcomes endpoint (issue 4)\n\n" + report + "\n"
-            path.write_text(text)
+            write_into_benchmarks("outcome-benchmark", report, "Outcomes endpoint (issue 4)")
     finally:
         shutil.rmtree(datadir.parent, ignore_errors=True)
 
