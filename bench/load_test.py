@@ -156,9 +156,8 @@ def prepare_study(users: int) -> dict:
     from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
-    from trials.models import Site, User
+    from trials.models import ApiToken, Site, User
     from trials.roles import ensure_role_groups
 
     call_command("migrate", verbosity=0)
@@ -174,7 +173,7 @@ def prepare_study(users: int) -> dict:
         person.save()
         person.groups.add(Group.objects.get(name=role))
         person.sites.add(site)
-        return Token.objects.create(user=person).key
+        return ApiToken.mint(person, name="load test", scope=ApiToken.Scope.WRITE, second_factor=True)[1]
 
     tokens = {
         "clinicians": [user(f"lt_clin{n:02d}", "clinician") for n in range(1, users + 1)],

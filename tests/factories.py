@@ -6,12 +6,12 @@ from decimal import Decimal
 import factory
 from django.contrib.auth.models import Group
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from trials import services
 from trials.models import (
     AdverseEvent,
+    ApiToken,
     EndOfStudy,
     Infusion,
     LabDraw,
@@ -205,6 +205,6 @@ class EndOfStudyFactory(factory.django.DjangoModelFactory):
 def api_client_for(user) -> APIClient:
     """An API client authenticated with the user's token, as a script would be."""
     client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = ApiToken.mint(user, name="test client", scope=ApiToken.Scope.WRITE, second_factor=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -230,17 +229,6 @@ def test_the_openapi_schema_and_docs_are_served(client):
     docs = client.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower()
     assert Decimal  # noqa: B018 - imported for readability of the values above
-
-
-def test_a_data_manager_issues_tokens_only_for_own_site_users(client, data_manager, clinician, outsider):
-    Token.objects.create(user=outsider)
-    own = Token.objects.create(user=clinician)
-    client.force_login(data_manager)
-    listing = client.get("/admin/authtoken/tokenproxy/").content.decode()
-    assert str(clinician) in listing and str(outsider) not in listing
-    form = client.get("/admin/authtoken/tokenproxy/add/").content.decode()
-    assert str(clinician) in form and str(outsider) not in form
-    assert own.key not in form
 
 
 class TestWorkflowTwins:

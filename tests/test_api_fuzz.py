@@ -3,9 +3,9 @@
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 
 from tests import factories
+from trials.models import ApiToken
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def token(db, site_a, coordinator):
     patient = factories.PatientFactory(site=site_a)
     factories.ScreeningFactory(patient=patient)
     factories.PainAssessmentFactory(patient=patient)
-    return Token.objects.create(user=user).key
+    return ApiToken.mint(user, name="fuzzer", scope=ApiToken.Scope.WRITE, second_factor=True)[1]
 
 
 def test_no_input_causes_a_server_error(api_schema, token):

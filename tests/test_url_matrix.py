@@ -46,11 +46,10 @@ from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from tests import factories
 from trials import access, data_review
-from trials.models import ExportLog, Job, Patient, SecurityEvent
+from trials.models import ApiToken, ExportLog, Job, Patient, SecurityEvent
 from trials.security import LAST_ACTIVITY
 from trials.services import enrol_patient
 from trials.views import accounts
@@ -99,6 +98,14 @@ EXPECTED = {
     "accounts/two-factor/":                        Row(get="login  200   200   200   200   200    200   200",
                                                        post="login 302   302   302   302   302    302   302",
                                                        body=(("action", "remove"),)),
+    # One's own API tokens: everyone signed in sees the page (a user with no role is told why they
+    # cannot make one); only the owner revokes a token (site A's clinician's here).
+    "api-tokens/":                                 Row(get="login  200   200   200   200   200    200   200",
+                                                       post="login 302   302   302   302   302    302   302",
+                                                       body=(("name", "matrix"), ("scope", "read"))),
+    "api-tokens/<int:pk>/revoke/":                 Row(get="login  405   405   405   405   405    405   405",
+                                                       post="login 302   404   404   404   404    404   404",
+                                                       fill="pk=token", body=(("reason", "matrix"),)),
     "accounts/logout/":                            Row(get="login  405   405   405   405   405    405   405",
                                                        post="login login login login login login  login login"),
     "accounts/password_change/":                   Row(get="login  200   200   200   200   200    200   200",
@@ -389,7 +396,7 @@ EXPECTED = {
 ADMIN_MODELS = {
     "auth.group": ("role_group", ""),  # roles are set in trials/roles.py, never in the admin
     "trials.site": ("site_a", "view add change delete"),
-    "trials.user": ("clinician_user", "view add change delete"),
+    "trials.user": ("clinician_user", "view add change"),  # deactivated, never deleted
     # Clinical forms are never hard-deleted (SiteScopedAdmin): the pages and the API soft-delete.
     "trials.patient": ("enrolled", "view add change"),
     "trials.screening": ("screening", "view add change"),  # unsigned: a signed one is read-only
@@ -402,7 +409,7 @@ ADMIN_MODELS = {
     "trials.adverseevent": ("adverse_event", "view add change"),
     "trials.endofstudy": ("end_of_study", "view add change"),
     "pghistory.events": ("audit_event", "view"),  # the audit trail is read-only
-    "authtoken.tokenproxy": ("token", "view add delete"),  # a token is issued or revoked, never edited
+    "trials.apitoken": ("token", "view change"),  # made by its owner; a data manager sees and revokes it
     "trials.securityevent": ("security_event", "view"),  # the security log is read-only
     # Security (docs/security.md): a lost phone's device is deleted, a locked-out user unlocked by
     # deleting the access attempt. Site scoping as everywhere: these are site A's users' rows.
@@ -609,7 +616,7 @@ def _build_world() -> SimpleNamespace:
     }
     ids = {name: str(record.pk) for name, record in records.items()}
     # The admin names a token by its user, and an audit event by its slug.
-    ids["token"] = str(Token.objects.create(user=users["clinician"]).user_id)
+    ids["token"] = str(ApiToken.mint(users["clinician"], name="matrix", scope="read", second_factor=False)[0].pk)
     ids["audit_event"] = access.audit_events_for_user(data_manager).filter(pgh_obj_model="trials.Patient")[0].pgh_slug
     ids["trials_app"] = "trials"
     ExportLog.objects.create(user=data_manager, file_format="csv", identifiable=True, reason="monitoring visit AAA")

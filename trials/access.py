@@ -57,12 +57,14 @@ def _patient_form_for_user(model, user, pk):
 
 
 def users_run_by(user) -> QuerySet[User]:
-    """The accounts a data manager manages: of their own sites or of none yet, never a superuser."""
+    """The accounts a data manager manages: those whose every site is one of theirs (or who have no
+    site yet), never a superuser. A user who also works for another site is run by the operations
+    staff, or jointly: no single site's data manager may reset their password or second factor."""
     users = User.objects.all()
     if user.is_superuser:
         return users
-    own_sites = sites_for_user(user).values("pk")
-    return users.filter(is_superuser=False).filter(Q(sites__in=own_sites) | Q(sites__isnull=True)).distinct()
+    other_sites = Site.objects.exclude(pk__in=sites_for_user(user).values("pk"))
+    return users.filter(is_superuser=False).exclude(sites__in=other_sites)
 
 
 def get_screening_for_user(user, pk) -> Screening:

@@ -6,15 +6,16 @@ Audit rows are shown read-only; the database refuses to change them anyway.
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
+from django.db import transaction
 from django.db.models import Q
 from pghistory.models import Events
-from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
 
 from trials import access, data_review
 from trials.audit import change_context
 from trials.models import (
     AdverseEvent,
+    ApiToken,
     EndOfStudy,
     Infusion,
     LabDraw,
@@ -41,12 +42,50 @@ class SiteAdmin(admin.ModelAdmin):
         return access.sites_for_user(request.user)
 
 
+class AccountReasonMixin(forms.Form):
+    """Every change to an account (creating it, its roles, sites, activity, password) names a reason,
+    written with it into the audit trail."""
+
+    reason_for_change = forms.CharField(
+        max_length=500, help_text="Why: kept in the audit trail with who and when (required)."
+    )
+
+
+class UserCreationWithReason(AccountReasonMixin, AdminUserCreationForm):
+    pass
+
+
+class UserChangeWithReason(AccountReasonMixin, UserChangeForm):
+    pass
+
+
+class PasswordResetWithReason(AccountReasonMixin, AdminPasswordChangeForm):
+    pass
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    """A data manager runs the users of their own sites; only operations staff (superusers) may
-    grant superuser rights or raw permissions, or touch other sites' users."""
+    """A data manager runs the users whose every site is one of theirs (access.users_run_by); only
+    operations staff (superusers) may grant superuser rights or raw permissions, or touch users who
+    belong to other sites too. A user is deactivated, never deleted (their history stays theirs)."""
 
-    fieldsets = DjangoUserAdmin.fieldsets + (("Study", {"fields": ["sites"]}),)
+    form = UserChangeWithReason
+    add_form = UserCreationWithReason
+    change_password_form = PasswordResetWithReason
+    change_user_password_template = "admin/trials/user/change_password.html"  # noqa: S105 - a template name
+    fieldsets = DjangoUserAdmin.fieldsets + (
+        ("Study", {"fields": ["sites"]}),
+        ("Why", {"fields": ["reason_for_change"]}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "usable_password", "password1", "password2", "reason_for_change"),
+            },
+        ),
+    )
     filter_horizontal = ["groups", "user_permissions", "sites"]
     list_display = ["username", "first_name", "last_name", "is_active"]
 
@@ -65,6 +104,18 @@ class UserAdmin(DjangoUserAdmin):
         if db_field.name == "sites" and not request.user.is_superuser:
             kwargs["queryset"] = access.sites_for_user(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The user row, its roles and its sites are saved in one transaction under one reason.
+        with transaction.atomic(), change_context(user=request.user, reason=request.POST.get("reason_for_change", "")):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def user_change_password(self, request, id, form_url=""):
+        with change_context(user=request.user, reason=request.POST.get("reason_for_change", "")):
+            return super().user_change_password(request, id, form_url)
 
 
 class ReasonForChangeForm(forms.ModelForm):
@@ -246,24 +297,50 @@ class AuditTrailAdmin(ReadOnlyAdmin):
         return (event.pgh_context or {}).get("reason", "")
 
 
-# API tokens: a data manager issues and revokes them for the users of their own sites only.
-admin.site.unregister(TokenProxy)
+class TokenRevocationForm(forms.ModelForm):
+    revoke = forms.BooleanField(required=False, help_text="The token stops working at once.")
+    reason_for_change = forms.CharField(max_length=500, required=False, help_text="Why (required to revoke).")
+
+    class Meta:
+        model = ApiToken
+        fields: list[str] = []
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("revoke"):
+            self.add_error("revoke", "Nothing else about a token can change: tick this to revoke it.")
+        elif not cleaned.get("reason_for_change", "").strip():
+            self.add_error("reason_for_change", "Give the reason for revoking the token.")
+        return cleaned
 
 
-@admin.register(TokenProxy)
-class ScopedTokenAdmin(TokenAdmin):
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are minted by their owner (account page, after the second factor where the role needs
+    one) and shown only then; a data manager sees those of the users they run and revokes them."""
+
+    form = TokenRevocationForm
+    list_display = ["prefix", "user", "name", "scope", "created_at", "expires_at", "status"]
+    list_filter = ["scope"]
+    readonly_fields = ["user", "name", "prefix", "scope", "created_at", "expires_at", "revoked_at", "revoked_by"]
+    fields = [*readonly_fields, "revoke", "reason_for_change"]
+
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).select_related("user")
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(user__sites__in=access.sites_for_user(request.user).values("pk")).distinct()
+        return queryset.filter(user__in=access.users_run_by(request.user).values("pk"))
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user" and not request.user.is_superuser:
-            kwargs["queryset"] = User.objects.filter(
-                sites__in=access.sites_for_user(request.user).values("pk"), is_superuser=False
-            ).distinct()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("revoke") and obj.revoked_at is None:
+            with change_context(user=request.user, reason=form.cleaned_data["reason_for_change"]):
+                obj.revoke(by=request.user)
 
 
 @admin.register(SecurityEvent)

@@ -46,3 +46,9 @@ def change_context(*, user=None, reason: str = "", **metadata):
         yield
     finally:
         runtime._tracker.value = outer
+
+
+def current_reason() -> str:
+    """The reason for change of the audit context in force (empty outside one)."""
+    context = getattr(runtime._tracker, "value", None)
+    return (context.metadata.get("reason", "") if context is not None else "") or ""

@@ -34,10 +34,10 @@ ROLE_PERMISSIONS = {
     # Coordinators review screenings (and, later, raise queries) but do not enter treatment data.
     COORDINATOR: _codenames(("view",), CLINICAL_MODELS) + ["change_screening"],
     INVESTIGATOR: _codenames(("view",), CLINICAL_MODELS),
-    # Data managers also issue and revoke API tokens (the admin's "Tokens"), read the security log,
+    # Data managers also see and revoke the API tokens of the users they run (owners make them), read the security log,
     # unlock locked-out users (deleting the access attempt) and remove a lost two-factor device.
     DATA_MANAGER: _codenames(("view", "add", "change", "delete"), CLINICAL_MODELS + ("site", "user"))
-    + ["view_events", "view_tokenproxy", "add_tokenproxy", "delete_tokenproxy"]
+    + ["view_events", "view_apitoken", "change_apitoken"]
     + ["view_securityevent", "view_accessattempt", "delete_accessattempt", "view_accesslog"]
     + ["view_totpdevice", "delete_totpdevice"],
 }

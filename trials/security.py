@@ -24,6 +24,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from trials.audit import current_reason
 from trials.models import SecurityEvent, Site, User
 from trials.roles import user_roles
 
@@ -55,7 +56,8 @@ def log_event(kind, *, request=None, user=None, username="", actor=None, detail=
 
 
 def two_factor_required(user) -> bool:
-    return bool(user_roles(user) & set(settings.TWO_FACTOR_REQUIRED_ROLES))
+    """Superusers always (they can do everything); otherwise the roles in TWO_FACTOR_REQUIRED_ROLES."""
+    return user.is_superuser or bool(user_roles(user) & set(settings.TWO_FACTOR_REQUIRED_ROLES))
 
 
 def confirmed_device(user) -> TOTPDevice | None:
@@ -236,10 +238,12 @@ def _log_membership_change(kind, model, label, instance, action, reverse, pk_set
             pairs = [(user, [instance]) for user in User.objects.filter(pk__in=pk_set)]
         else:
             pairs = [(instance, list(model.objects.filter(pk__in=pk_set)))]
+    reason = current_reason()
     for user, items in pairs:
         names = ", ".join(sorted(getattr(item, "name" if label == "roles" else "code") for item in items))
         if names:
-            log_event(kind, request=request, user=user, actor=actor, detail=f"{label} {verb}: {names}")
+            detail = f"{label} {verb}: {names}" + (f"; {_('reason')}: {reason}" if reason else "")
+            log_event(kind, request=request, user=user, actor=actor, detail=detail)
 
 
 @receiver(m2m_changed, sender=User.groups.through)

@@ -1,10 +1,24 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from trials.views import casebook, dashboard, deletion, entry, exports, imports, jobs, patients, review, screening
+from trials.views import (
+    casebook,
+    dashboard,
+    deletion,
+    entry,
+    exports,
+    imports,
+    jobs,
+    patients,
+    review,
+    screening,
+    tokens,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="patient_list"), name="home"),
+    path("api-tokens/", tokens.api_tokens, name="api_tokens"),
+    path("api-tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
     path("patients/", patients.patient_list, name="patient_list"),
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_record, name="patient_record"),

@@ -6,10 +6,12 @@ from trials.models.review import DataQuery, ExportLog, PatientLock, SourceVerifi
 from trials.models.safety import AdverseEvent
 from trials.models.screening import Screening, SignatureAttempt
 from trials.models.security import SecurityEvent
+from trials.models.tokens import ApiToken
 from trials.models.treatment import Infusion, PvpProcedure, TreatedLevel
 
 __all__ = [
     "AdverseEvent",
+    "ApiToken",
     "DataQuery",
     "ExportLog",
     "PatientLock",

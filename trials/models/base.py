@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import pghistory
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -95,6 +96,15 @@ class Site(models.Model):
         return f"{self.code} — {self.name}"
 
 
+# Accounts are in the audit trail too: who created, changed or deactivated a user, and when their
+# password changed (the hash itself is never copied; nor is the last login, which changes daily).
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    pghistory.UpdateEvent("password_changed", condition=pghistory.AnyChange("password")),
+    exclude=["password", "last_login"],
+)
 class User(AbstractUser):
     """A study user; the sites decide which patients the user may see."""
 
