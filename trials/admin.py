@@ -140,6 +140,11 @@ class SiteScopedAdmin(admin.ModelAdmin):
     site_path = "patient__site"
     form = ReasonForChangeForm
 
+    def get_readonly_fields(self, request, obj=None):
+        # A saved form stays with its patient (a patient's site is changed on the patient, with a reason).
+        fixed = ["patient"] if obj is not None and any(f.name == "patient" for f in self.model._meta.fields) else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         scoped = {
             "patient": lambda: access.patients_for_user(request.user),

@@ -28,18 +28,25 @@ def _codenames(actions, models):
     return [f"{action}_{model}" for action in actions for model in models]
 
 
+# A patient's date of birth, hospital number and initials: for those who care for the patient and
+# run the site (each read through the API is logged); investigators analyse de-identified data.
+IDENTIFYING_FIELDS = ("date_of_birth", "hospital_number", "initials")
+IDENTIFYING = ["view_identifying_data"]
+
+
 ROLE_PERMISSIONS = {
     # Clinicians enter and correct cases; deleting clinical data is a data manager's decision.
-    CLINICIAN: _codenames(("view", "add", "change"), CLINICAL_MODELS),
+    CLINICIAN: _codenames(("view", "add", "change"), CLINICAL_MODELS) + IDENTIFYING,
     # Coordinators review screenings (and, later, raise queries) but do not enter treatment data.
-    COORDINATOR: _codenames(("view",), CLINICAL_MODELS) + ["change_screening"],
+    COORDINATOR: _codenames(("view",), CLINICAL_MODELS) + ["change_screening"] + IDENTIFYING,
     INVESTIGATOR: _codenames(("view",), CLINICAL_MODELS),
     # Data managers also see and revoke the API tokens of the users they run (owners make them), read the security log,
     # unlock locked-out users (deleting the access attempt) and remove a lost two-factor device.
     DATA_MANAGER: _codenames(("view", "add", "change", "delete"), CLINICAL_MODELS + ("site", "user"))
     + ["view_events", "view_apitoken", "change_apitoken"]
     + ["view_securityevent", "view_accessattempt", "delete_accessattempt", "view_accesslog"]
-    + ["view_totpdevice", "delete_totpdevice"],
+    + ["view_totpdevice", "delete_totpdevice"]
+    + IDENTIFYING,
 }
 
 
@@ -65,6 +72,10 @@ def user_roles(user) -> set[str]:
 
 def has_role(user, *roles: str) -> bool:
     return user.is_superuser or bool(user_roles(user) & set(roles))
+
+
+def may_see_identifying(user) -> bool:
+    return user.has_perm("trials.view_identifying_data")
 
 
 def export_refusal(user, *, identifiable: bool):

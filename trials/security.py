@@ -52,6 +52,19 @@ def log_event(kind, *, request=None, user=None, username="", actor=None, detail=
     )
 
 
+def log_identifying_read(request, screening_numbers: list[str]) -> None:
+    """A read that showed patients' identifying data (date of birth, hospital number, initials)."""
+    from trials.roles import may_see_identifying
+
+    if not screening_numbers or not may_see_identifying(request.user):
+        return
+    shown = ", ".join(screening_numbers[:20]) + (
+        f" and {len(screening_numbers) - 20} more" if len(screening_numbers) > 20 else ""
+    )
+    log_event(SecurityEvent.Kind.IDENTIFYING_READ, request=request, user=request.user,
+              detail=f"{request.method} {request.path}: {shown}")  # fmt: skip
+
+
 # --- Two-factor ---------------------------------------------------------------------------------
 
 

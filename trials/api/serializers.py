@@ -26,6 +26,7 @@ from trials.models import (
     TumourResponse,
 )
 from trials.models.base import FREE_TEXT_MAX_CHARS, REASON_MAX_CHARS
+from trials.roles import IDENTIFYING_FIELDS, may_see_identifying
 
 
 def full_clean(instance, exclude=()) -> None:
@@ -70,7 +71,19 @@ class ClinicalSerializer(StudyModelSerializer):
         write_only=True, required=False, allow_blank=False, validators=text_limit(REASON_MAX_CHARS)
     )
 
+    # Which patient (or site) a record belongs to is fixed once it exists: re-parenting a form would
+    # carry its data into another patient's record, and another site's. A data manager moves a patient
+    # between sites in the administration, with a reason.
+    FIXED_AFTER_CREATION = ("patient", "site")
+
     def validate(self, attrs):
+        for name in self.FIXED_AFTER_CREATION:
+            if self.instance is not None and name in attrs and attrs[name] != getattr(self.instance, name):
+                raise serializers.ValidationError({name: [
+                    f"The {name} of a saved record cannot change (it is {getattr(self.instance, name)}): "
+                    + ("a data manager moves a patient between sites in the administration, with a reason."
+                       if name == "site" else "enter the form again for the right patient.")
+                ]})  # fmt: skip
         if self.instance is not None and not attrs.get("reason"):
             raise serializers.ValidationError({"reason": ["A reason for change is required to edit saved data."]})
         if self.instance is not None and attrs.get("version") is None:
@@ -117,6 +130,13 @@ class PatientSerializer(ClinicalSerializer):
         if not access.sites_for_user(self.context["request"].user).filter(pk=site.pk).exists():
             raise serializers.ValidationError(f"{site.code} is not one of your sites.")
         return site
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not may_see_identifying(self.context["request"].user):
+            for name in IDENTIFYING_FIELDS:  # de-identified: not shown at all (not even as null)
+                data.pop(name, None)
+        return data
 
     def clean_exclude(self):
         return ["version", "screening_number", "site"]

@@ -33,6 +33,7 @@ from trials.models import (
     TumourResponse,
 )
 from trials.roles import CLINICIAN, COORDINATOR, DATA_MANAGER, ROLES, has_role
+from trials.security import log_identifying_read
 
 INITIAL_ENTRY = "initial entry"
 
@@ -163,6 +164,18 @@ class PatientViewSet(SoftDeleteMixin, ClinicalViewSet):
     queryset = Patient.objects.select_related("site")
     serializer_class = s.PatientSerializer
     site_path = "site"
+
+    # Each read of identifying data (those who may see it get it) is written to the security log.
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        rows = response.data["results"] if isinstance(response.data, dict) else response.data
+        log_identifying_read(request, [row["screening_number"] for row in rows])
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        log_identifying_read(request, [response.data["screening_number"]])
+        return response
 
     def perform_create(self, serializer):
         data = {k: v for k, v in serializer.validated_data.items() if k not in ("reason", "version")}

@@ -75,6 +75,8 @@ class Patient(ClinicalRecord, SoftDeletable):
 
     class Meta:
         ordering = ["site__code", "screening_number"]
+        # Granted to the roles that care for the patient (roles.py); investigators work de-identified.
+        permissions = [("view_identifying_data", "Can see date of birth, hospital number and initials")]
         constraints = [
             deletion_complete("patient_deletion_complete"),
             # Only a patient registered in error (never enrolled) can be deleted.

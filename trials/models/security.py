@@ -18,6 +18,7 @@ class SecurityEvent(models.Model):
         TWO_FACTOR_REMOVED = "two_factor_removed", _("two-factor removed")
         ROLES_CHANGED = "roles_changed", _("roles changed")
         SITES_CHANGED = "sites_changed", _("sites changed")
+        IDENTIFYING_READ = "identifying_read", _("identifying data read")
 
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     kind = models.CharField(_("event"), max_length=30, choices=Kind)
