@@ -1,5 +1,6 @@
 """The REST API: same scoping, rights, rules, audit and conflict handling as the pages."""
 
+import hashlib
 from decimal import Decimal
 
 import pytest
@@ -7,7 +8,8 @@ from rest_framework.test import APIClient
 
 from tests import factories
 from tests.factories import api_client_for
-from trials.models import LabDraw, PainAssessment, TreatedLevel
+from trials import enrolment
+from trials.models import LabDraw, PainAssessment, Screening, SourceVerification, TreatedLevel
 
 pytestmark = pytest.mark.django_db
 
@@ -183,10 +185,18 @@ class TestScreeningWorkflow:
             == 403
         )
         coordinator_api = api_client_for(coordinator)
-        wrong = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": "nope"})
+        wrong = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": "nope", "version": 1})
         assert wrong.status_code == 400 and "password is not correct" in wrong.json()["detail"]
-        signed = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": PASSWORD})
-        assert signed.json() == {"signed": True, "detail": "Signed. AAA-001 is enrolled.", "study_id": "AAA-001"}
+        unnamed = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": PASSWORD})
+        assert unnamed.status_code == 400 and "version" in unnamed.json()
+        signed = coordinator_api.post(f"/api/v1/screenings/{screening_id}/sign/", {"password": PASSWORD, "version": 1})
+        screening = Screening.objects.get(pk=screening_id)
+        assert signed.json() == {"signed": True, "detail": "Signed. AAA-001 is enrolled.", "study_id": "AAA-001",
+                                 "version": 2, "signed_content_sha256": screening.signed_content_hash}  # fmt: skip
+        assert screening.signed_version == 1
+        assert screening.signed_content_hash == hashlib.sha256(enrolment.signed_content(
+            Screening(**{**{f.attname: getattr(screening, f.attname) for f in Screening._meta.concrete_fields},
+                         "version": 1})).encode()).hexdigest()  # fmt: skip
         edit = api_client_for(clinician).patch(
             f"/api/v1/screenings/{screening_id}/", {"kps": 30, "version": 2, "reason": "x"}, format="json"
         )
@@ -259,11 +269,25 @@ class TestWorkflowTwins:
 
     def test_source_verification_through_the_api(self, coordinator, clinician, enrolled_patient):
         pain = factories.PainAssessmentFactory(patient=enrolled_patient)
-        assert (
-            api_client_for(clinician)
-            .post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
-            .status_code
-            == 403
-        )
-        done = api_client_for(coordinator).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
+        record = {"record": f"painassessment:{pain.pk}", "version": 1}
+        assert api_client_for(clinician).post("/api/v1/verifications/", record).status_code == 403
+        done = api_client_for(coordinator).post("/api/v1/verifications/", record)
         assert done.status_code == 201 and done.json()["version"] == 1
+
+    def test_a_verification_names_the_version_checked(self, coordinator, enrolled_patient):
+        pain = factories.PainAssessmentFactory(patient=enrolled_patient)
+        PainAssessment.objects.filter(pk=pain.pk).update(version=2)  # edited after the coordinator opened it
+        stale = api_client_for(coordinator).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}",
+                                                                           "version": 1})  # fmt: skip
+        assert stale.status_code == 409 and stale.json()["version"] == 2
+        assert not SourceVerification.objects.exists()
+        unnamed = api_client_for(coordinator).post("/api/v1/verifications/", {"record": f"painassessment:{pain.pk}"})
+        assert unnamed.status_code == 400 and "version" in unnamed.json()
+
+    def test_a_signature_names_the_version_reviewed(self, clinician, coordinator, patient_a):
+        screening = factories.ScreeningFactory(patient=patient_a)
+        Screening.objects.filter(pk=screening.pk).update(version=3, kps=60)  # changed after the review
+        stale = api_client_for(coordinator).post(f"/api/v1/screenings/{screening.pk}/sign/",
+                                                 {"password": PASSWORD, "version": 2})  # fmt: skip
+        assert stale.status_code == 409 and "changed after you opened it" in stale.json()["detail"]
+        assert not Screening.objects.get(pk=screening.pk).is_signed

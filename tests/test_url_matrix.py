@@ -240,7 +240,7 @@ EXPECTED = {
                                                        fill="pk=data_query", body=(("action", "answer"), ("answer", "ok"))),  # noqa: E501
     "verify/":                                     Row(get="login  405   405   405   405   405    405   405",
                                                        post="login 403   302   403   403   403    404   404",
-                                                       body=(("record", "painassessment:{pain}"),)),
+                                                       body=(("record", "painassessment:{pain}"), ("version", "1"))),
     # Freezing is study-wide: a data manager of any site may freeze or unfreeze.
     "study/freeze/":                               Row(get="login  403   403   403   200   403    403   200",
                                                        post="login 403   403   403   302   403    403   302"),
@@ -367,7 +367,7 @@ EXPECTED = {
                                                        fill="pk=data_query", body=(("text", "look again"),)),
     "api/v1/verifications/":                       Row(get="401    405   405   405   405   403    405   405",
                                                        post="401   403   201   403   403   403    403   403",
-                                                       body=(("record", "painassessment:{pain}"),)),
+                                                       body=(("record", "painassessment:{pain}"), ("version", "1"))),
     # Exports (the page's rule, roles.export_refusal): investigators and data managers; a job is its
     # owner's only (the file may hold identifying data): the site-A data manager's job.
     "api/v1/exports/":                             Row(get="401    403   403   200   200   403    403   200",

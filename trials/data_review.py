@@ -171,9 +171,20 @@ def reopen_query(*, user, query: DataQuery, reason: str) -> DataQuery:
 # --- source-data verification -----------------------------------------------------------------
 
 
-def verify(*, user, record) -> SourceVerification:
-    """Mark a form source-verified at its current version (a later edit makes it unverified again)."""
+class VersionChanged(ReviewRefused):
+    """The record changed after the reviewer opened it (the API answers 409)."""
+
+
+def verify(*, user, record, reviewed_version: int | None = None) -> SourceVerification:
+    """Mark a form source-verified at the version the coordinator checked (a later edit makes it
+    unverified again); refused if the form changed after it was opened for checking. The page and the
+    API always name the version checked; None (the current one) is for the application's own callers."""
     _require(user, COORDINATOR, _("mark a form source-verified"))
+    if reviewed_version is not None and reviewed_version != record.version:
+        raise VersionChanged(
+            _("This form changed after you opened it (version %(seen)s, now %(now)s): check it again.")
+            % {"seen": reviewed_version, "now": record.version}
+        )
     with change_context(user=user, reason="source data verified"):
         verification, _created = SourceVerification.objects.update_or_create(
             record_type=record_type_of(record), record_id=record.pk,

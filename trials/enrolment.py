@@ -5,11 +5,14 @@ the printed name, the UTC time and the meaning; every attempt, refused ones incl
 SignatureAttempt; the signature and its withdrawal go through the audit trail with their reason.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from trials.audit import change_context
 from trials.models import Screening, SignatureAttempt
@@ -24,6 +27,24 @@ class SignatureResult:
     signed: bool
     message: str
     enrolled: bool = False
+    version_changed: bool = False  # refused because the screening changed after it was reviewed
+
+
+# What a signature covers: the answers the coordinator reviewed, hashed into the signature manifest
+# so that anyone can later check that the signed record is the one that was reviewed.
+SIGNED_FIELDS = ("screened_on", "kps", "life_expectancy_over_90_days", "i1", "i2", "i3", "i5", "e1", "e2", "e3",
+                 "e4", "e5", "consent_date")  # fmt: skip
+
+
+def signed_content(screening: Screening) -> str:
+    """The signed content as canonical JSON: the patient, the version and every answer reviewed."""
+    content = {"patient": screening.patient.screening_number, "version": screening.version,
+               **{name: getattr(screening, name) for name in SIGNED_FIELDS}}  # fmt: skip
+    return json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def content_hash(screening: Screening) -> str:
+    return hashlib.sha256(signed_content(screening).encode()).hexdigest()
 
 
 def may_sign(user) -> bool:
@@ -37,7 +58,9 @@ def sign_screening(
     attempt is still logged when the request's transaction commits.
 
     `reviewed_version` is the version the coordinator had on screen: if the answers changed since,
-    the signature is refused (a signature covers what was reviewed, nothing else).
+    the signature is refused (a signature covers what was reviewed, nothing else). The page and the
+    API always send it; None (the current version) is for the application's own callers. The manifest
+    keeps the version signed and the SHA-256 of the signed content (`signed_content`).
     """
     # Checked once: password hashing is slow on purpose (about a second of CPU under load), and the
     # second look under the lock only needs the answer.
@@ -47,13 +70,15 @@ def sign_screening(
         SignatureAttempt.objects.create(
             screening=screening, user=signer, succeeded=False, refusal=refusal, remote_addr=remote_addr
         )
-        return SignatureResult(False, refusal)
+        return SignatureResult(False, refusal, version_changed=refusal == str(VERSION_CHANGED))
     with transaction.atomic():
         screening = Screening.objects.select_for_update().select_related("patient").get(pk=screening.pk)
         refusal = _refusal(screening, signer, password_ok, reviewed_version)  # again, under the lock
         if refusal:
-            return SignatureResult(False, refusal)
+            return SignatureResult(False, refusal, version_changed=refusal == str(VERSION_CHANGED))
         with change_context(user=signer, reason=f"e-signature: {SIGNATURE_MEANING}"):
+            screening.signed_version = screening.version
+            screening.signed_content_hash = content_hash(screening)
             screening.signed_by = signer
             screening.signed_at = timezone.now()
             screening.signed_name = signer.get_full_name() or signer.get_username()
@@ -74,6 +99,9 @@ def sign_screening(
     return SignatureResult(True, _("Signed. The candidate is recorded as a screen failure."))
 
 
+VERSION_CHANGED = gettext_lazy("The screening changed after you opened it: review the new answers and sign again.")
+
+
 def _refusal(screening: Screening, signer, password_ok: bool, reviewed_version: int | None) -> str:
     if not may_sign(signer):
         return _("Only a coordinator may sign an eligibility screening.")
@@ -82,7 +110,7 @@ def _refusal(screening: Screening, signer, password_ok: bool, reviewed_version: 
     if screening.is_signed:
         return _("This screening is already signed.")
     if reviewed_version is not None and reviewed_version != screening.version:
-        return _("The screening changed after you opened it: review the new answers and sign again.")
+        return str(VERSION_CHANGED)
     if screening.eligible is None:
         return _("The screening is incomplete (an answer is 'unknown' or missing): it cannot be signed yet.")
     if screening.eligible is False and screening.patient.is_enrolled:
@@ -106,5 +134,7 @@ def withdraw_signature(screening: Screening, *, user, reason: str) -> None:
         screening.signed_at = None
         screening.signed_name = ""
         screening.signature_meaning = ""
+        screening.signed_version = None
+        screening.signed_content_hash = ""
         screening.version += 1
         screening.save()

@@ -308,6 +308,7 @@ class EndOfStudySerializer(ClinicalSerializer):
 
 class SignatureSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True)
+    version = unreadable.IntegerField(help_text="The version of the screening you reviewed (409 if it changed since).")
 
 
 class DataQuerySerializer(StudyModelSerializer):
@@ -324,6 +325,7 @@ class DataQuerySerializer(StudyModelSerializer):
 
 class RecordSerializer(serializers.Serializer):
     record = serializers.CharField(help_text="`<form>:<id>`, e.g. `labresult:12`")
+    version = unreadable.IntegerField(help_text="The version of the record you checked (409 if it changed since).")
 
 
 class TextSerializer(serializers.Serializer):

@@ -220,10 +220,13 @@ class ScreeningViewSet(ClinicalViewSet):
         body.is_valid(raise_exception=True)
         result = enrolment.sign_screening(
             screening, signer=request.user, password=body.validated_data["password"],
-            remote_addr=request.META.get("REMOTE_ADDR"),
+            remote_addr=request.META.get("REMOTE_ADDR"), reviewed_version=body.validated_data["version"],
         )  # fmt: skip
         screening.refresh_from_db()
-        payload = {"signed": result.signed, "detail": result.message, "study_id": screening.patient.study_id}
+        payload = {"signed": result.signed, "detail": result.message, "study_id": screening.patient.study_id,
+                   "version": screening.version, "signed_content_sha256": screening.signed_content_hash}  # fmt: skip
+        if result.version_changed:
+            return Response(payload, status=status.HTTP_409_CONFLICT)
         return Response(payload, status=status.HTTP_200_OK if result.signed else status.HTTP_400_BAD_REQUEST)
 
 
@@ -345,7 +348,10 @@ class VerificationViewSet(viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         record = data_review.visible_record(request.user, body.validated_data["record"])
         try:
-            verification = data_review.verify(user=request.user, record=record)
+            verification = data_review.verify(user=request.user, record=record,
+                                              reviewed_version=body.validated_data["version"])  # fmt: skip
+        except data_review.VersionChanged as changed:
+            return Response({"detail": str(changed), "version": record.version}, status=status.HTTP_409_CONFLICT)
         except data_review.ReviewRefused as refused:
             raise PermissionDenied(str(refused)) from refused
         return Response({"record": body.validated_data["record"], "version": verification.record_version,

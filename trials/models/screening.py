@@ -51,6 +51,10 @@ class Screening(ClinicalRecord):
     # The signature manifest (21 CFR 11.50): printed name and meaning, kept with the signature.
     signed_name = models.CharField(_("signed by (printed name)"), max_length=150, blank=True, editable=False)
     signature_meaning = models.CharField(_("meaning of the signature"), max_length=300, blank=True, editable=False)
+    # What was signed: the version reviewed and the SHA-256 of its content (enrolment.signed_content).
+    signed_version = models.PositiveIntegerField(_("version signed"), null=True, blank=True, editable=False)
+    signed_content_hash = models.CharField(_("SHA-256 of the signed content"), max_length=64, blank=True,
+                                           editable=False)  # fmt: skip
 
     class Meta:
         constraints = [

@@ -115,6 +115,7 @@ def _review_forms(patient) -> list[dict]:
     return [
         {
             "key": f"{data_review.record_type_of(record)}:{record.pk}",
+            "version": record.version,
             "label": f"{record._meta.verbose_name}: {record}",
             "verified": data_review.is_verified(record, keys),
         }

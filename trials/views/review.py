@@ -111,7 +111,14 @@ def _edit_url(query, record):
 def verify(request):
     record = data_review.visible_record(request.user, request.POST.get("record", ""))
     try:
-        data_review.verify(user=request.user, record=record)
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        messages.error(request, _("Send the version of the form you checked."))
+        return redirect(record_url(data_review.patient_of(record), "review"))
+    try:
+        data_review.verify(user=request.user, record=record, reviewed_version=version)
+    except data_review.VersionChanged as changed:
+        messages.error(request, str(changed))
     except data_review.ReviewRefused as refused:
         raise PermissionDenied(str(refused)) from None
     return redirect(record_url(data_review.patient_of(record), "review"))
