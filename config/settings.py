@@ -187,6 +187,9 @@ OUTCOMES_PARALLEL = env.bool("OUTCOMES_PARALLEL", default=True)
 
 # Long exports and imports run in a background thread (trials/jobs.py); tests run them inline.
 JOBS_IN_BACKGROUND = env.bool("JOBS_IN_BACKGROUND", default=True)
+# A finished export's file is kept this many days for its owner to download, then purged (the
+# export log keeps its checksum). `manage.py purge_job_files` purges; so does every new job.
+JOB_FILE_RETENTION_DAYS = env.int("JOB_FILE_RETENTION_DAYS", default=7)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

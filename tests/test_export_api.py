@@ -6,11 +6,15 @@ import json
 import threading
 import time
 import zipfile
+from datetime import timedelta
 
 import pyreadstat
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from tests import factories
 from tests.factories import api_client_for
@@ -197,3 +201,28 @@ def test_a_user_runs_a_few_exports_at_a_time(investigator):
     refused = start(api_client_for(investigator), format="csv")
     assert refused.status_code == 429 and "under way" in refused.json()["detail"]
     assert Job.objects.count() == 2
+
+
+def test_finished_files_are_deleted_after_their_retention_time(client, investigator, enrolled_patient, settings):
+    settings.JOB_FILE_RETENTION_DAYS = 7
+    api = api_client_for(investigator)
+    job = start(api, format="csv").json()
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        out = io.StringIO()
+        call_command("purge_job_files", stdout=out)
+        assert "1 export file(s)" in out.getvalue()
+    gone = api.get(f"/api/v1/exports/{job['id']}/download/")
+    assert gone.status_code == 410 and "retention" in gone.json()["detail"]
+    client.force_login(investigator)
+    assert client.get(f"/jobs/{job['id']}/download/").status_code == 410
+    assert 'data-testid="job-purged"' in client.get(f"/jobs/{job['id']}/").content.decode()
+    assert ExportLog.objects.get().sha256 == job["sha256"]  # the record of what left stays
+
+
+def test_a_new_export_purges_old_files(investigator, enrolled_patient, settings):
+    settings.JOB_FILE_RETENTION_DAYS = 7
+    api = api_client_for(investigator)
+    old = start(api, format="csv").json()
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        start(api, format="csv")
+    assert Job.objects.get(pk=old["id"]).content is None

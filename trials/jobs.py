@@ -7,8 +7,11 @@ no broker. The thread uses its own database connection, closed when it ends.
 
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from trials import access, exports, imports
 from trials.audit import change_context
@@ -54,6 +57,14 @@ def exports_under_way(user) -> int:
     return Job.objects.filter(user=user, kind="export", status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).count()
 
 
+def purge_expired_files(now=None) -> int:
+    """Drop the files of exports finished more than JOB_FILE_RETENTION_DAYS ago (identifiable ones
+    among them): the job and the export log keep what was exported, when, by whom and its checksum."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.JOB_FILE_RETENTION_DAYS)
+    expired = Job.objects.filter(kind="export", created_at__lt=cutoff, content__isnull=False)
+    return expired.update(content=None, message="The file was deleted after its retention time; export again.")
+
+
 @contextmanager
 def _progress_reporter(job: Job):
     """`report(percent)` for the job's page. Outside a transaction the export reads inside its own
@@ -83,6 +94,7 @@ def start_export(
     # The sites whose patients the file will hold: a download later needs them still (roles.py).
     sites = sorted(access.sites_for_user(user).values_list("pk", flat=True))
     parameters = {"format": fmt, "identifiable": identifiable, "language": language, "sites": sites}
+    purge_expired_files()
     if fmt == "odm":
         parameters["audit"] = audit
     job = Job.objects.create(kind="export", user=user, message=f"{fmt} export", parameters=parameters)

@@ -135,6 +135,8 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         if job.status != Job.Status.DONE:
             raise Conflict(f"The export is {job.status}" + (f": {job.message}" if job.message else "") + ".")
         content = Job.objects.values_list("content", flat=True).get(pk=job.pk)
+        if content is None:  # purged after its retention time (jobs.purge_expired_files)
+            return Response({"detail": job.message}, status=status.HTTP_410_GONE)
         response = HttpResponse(bytes(content), content_type=job.content_type)
         response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
         response["X-Content-SHA256"] = job.sha256  # the checksum shown on the job page and in the audit

@@ -1,7 +1,7 @@
 """A background job's page: progress while it runs, then the file or the import report."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
@@ -20,7 +20,8 @@ def job_page(request, pk):
     # The row counts in the forms' order (the database keeps the manifest as jsonb, which sorts keys).
     tables = (job.result or {}).get("tables", {}) if job.kind == "export" else {}
     rows = [(form, tables[form]) for form in exports.FORMS if form in tables]
-    return TemplateResponse(request, "trials/job.html", {"job": job, "table_rows": rows})
+    file_kept = Job.objects.filter(pk=job.pk, content__isnull=False).exists()
+    return TemplateResponse(request, "trials/job.html", {"job": job, "table_rows": rows, "file_kept": file_kept})
 
 
 def job_status(request, pk):
@@ -33,8 +34,8 @@ def job_download(request, pk):
     refusal = export_download_refusal(request.user, job)
     if refusal:
         raise PermissionDenied(refusal)
-    if not job.content:
-        raise Http404
+    if not job.content:  # purged after its retention time (jobs.purge_expired_files)
+        return HttpResponse(job.message, status=410, content_type="text/plain; charset=utf-8")
     response = HttpResponse(bytes(job.content), content_type=job.content_type)
     response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
     return response
