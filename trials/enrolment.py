@@ -52,8 +52,9 @@ def may_sign(user) -> bool:
 
 
 def sign_screening(
-    screening: Screening, *, signer, password: str, remote_addr=None, reviewed_version: int | None = None
-) -> SignatureResult:
+    screening: Screening, *, signer, password: str, remote_addr=None, reviewed_version: int | None = None,
+    request=None,
+) -> SignatureResult:  # fmt: skip
     """Check and apply a coordinator's signature; returns instead of raising so that a refused
     attempt is still logged when the request's transaction commits.
 
@@ -64,8 +65,10 @@ def sign_screening(
     """
     # Checked once: password hashing is slow on purpose (about a second of CPU under load), and the
     # second look under the lock only needs the answer.
-    password_ok = signer.check_password(password or "")
+    password_ok = _password_ok(signer, password, request)
     refusal = _refusal(screening, signer, password_ok, reviewed_version)
+    if password_ok is None:
+        refusal = str(LOCKED_OUT)
     if refusal:
         SignatureAttempt.objects.create(
             screening=screening, user=signer, succeeded=False, refusal=refusal, remote_addr=remote_addr
@@ -97,6 +100,33 @@ def sign_screening(
             True, _("Signed. %(patient)s is enrolled.") % {"patient": screening.patient.study_id}, enrolled=True
         )
     return SignatureResult(True, _("Signed. The candidate is recorded as a screen failure."))
+
+
+LOCKED_OUT = gettext_lazy(
+    "Too many wrong passwords: your account is locked for a while (as after failed logins). Nothing was signed."
+)
+
+
+def _password_ok(signer, password: str, request) -> bool | None:
+    """The signer's password, counted by the login lockout (django-axes) like a login: a wrong one is a
+    failed login, and a locked-out account signs nothing (None). Without a request (the application's
+    own callers) the password alone is checked."""
+    if request is None:
+        return signer.check_password(password or "")
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.contrib.auth.signals import user_login_failed
+
+    http_request = getattr(request, "_request", request)  # DRF wraps Django's request
+    credentials = {"username": signer.get_username()}
+    if AxesProxyHandler.is_locked(http_request, credentials):
+        return None
+    if signer.check_password(password or ""):
+        return True
+    user_login_failed.send(__name__, request=http_request,
+                           credentials={**credentials, "reason": "wrong password at an e-signature"})  # fmt: skip
+    locked = getattr(http_request, "axes_locked_out", False)
+    http_request.axes_locked_out = False  # answered here, with the refusal, not by axes' lockout page
+    return None if locked else False
 
 
 VERSION_CHANGED = gettext_lazy("The screening changed after you opened it: review the new answers and sign again.")

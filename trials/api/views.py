@@ -221,6 +221,7 @@ class ScreeningViewSet(ClinicalViewSet):
         result = enrolment.sign_screening(
             screening, signer=request.user, password=body.validated_data["password"],
             remote_addr=request.META.get("REMOTE_ADDR"), reviewed_version=body.validated_data["version"],
+            request=request,
         )  # fmt: skip
         screening.refresh_from_db()
         payload = {"signed": result.signed, "detail": result.message, "study_id": screening.patient.study_id,

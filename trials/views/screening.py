@@ -53,7 +53,7 @@ def review(request, pk):
         stored_hash = request.user.password
         result = enrolment.sign_screening(
             screening, signer=request.user, password=request.POST.get("password", ""),
-            remote_addr=request.META.get("REMOTE_ADDR"), reviewed_version=reviewed_version,
+            remote_addr=request.META.get("REMOTE_ADDR"), reviewed_version=reviewed_version, request=request,
         )  # fmt: skip
         if request.user.password != stored_hash:
             # The check re-hashed an older (PBKDF2) password with Argon2id; the session is bound to the
