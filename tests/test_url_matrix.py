@@ -241,7 +241,7 @@ EXPECTED = {
     "verify/":                                     Row(get="login  405   405   405   405   405    405   405",
                                                        post="login 403   302   403   403   403    404   404",
                                                        body=(("record", "painassessment:{pain}"), ("version", "1"))),
-    # Freezing is study-wide: a data manager of any site may freeze or unfreeze.
+    # The freeze page: every data manager (the whole study only for one of every site; own sites for all).
     "study/freeze/":                               Row(get="login  403   403   403   200   403    403   200",
                                                        post="login 403   403   403   302   403    403   302"),
     "exports/":                                    Row(get="login  403   403   200   200   403    403   200",
@@ -380,13 +380,14 @@ EXPECTED = {
     "api/v1/exports/<pk>/download/":               Row(get="401    403   403   404   200   403    403   404",
                                                        post="401   403   403   405   405   403    403   405",
                                                        fill="pk=job"),
-    # The freeze is study-wide (as the page's): a data manager of any site freezes and unfreezes.
     "api/v1/study/":                               Row(get="401    200   200   200   200   403    200   200",
                                                        post="401   403   403   403   405   403    403   405"),
+    # The whole study only for a data manager of every site (neither runs both sites here); with `site`
+    # one's own site (both may freeze their own; here the body names site A, not site B's manager's).
     "api/v1/study/freeze/":                        Row(get="401    405   405   405   405   403    405   405",
-                                                       post="401   403   403   403   200   403    403   200"),
+                                                       post="401   403   403   403   403   403    403   403"),
     "api/v1/study/unfreeze/":                      Row(get="401    405   405   405   405   403    405   405",
-                                                       post="401   403   403   403   200   403    403   200",
+                                                       post="401   403   403   403   403   403    403   403",
                                                        body=(("reason", "late data found"),)),
 }
 # fmt: on

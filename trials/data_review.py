@@ -23,6 +23,8 @@ from trials.models import (
     PvpProcedure,
     QolAssessment,
     Screening,
+    Site,
+    SiteFreeze,
     SourceVerification,
     StudyFreeze,
     TreatedLevel,
@@ -252,15 +254,65 @@ def frozen_since():
     return freeze.frozen_at if freeze else None
 
 
+def runs_every_site(user) -> bool:
+    """A study-wide role: operations staff, or a data manager of every site of the study."""
+    from trials import access
+
+    return user.is_superuser or (
+        has_role(user, DATA_MANAGER)
+        and not Site.objects.exclude(pk__in=access.sites_for_user(user).values("pk")).exists()
+    )
+
+
+def _require_study_wide(user, action: str) -> None:
+    _require(user, DATA_MANAGER, action)
+    if not runs_every_site(user):
+        raise ReviewRefused(
+            _("Only a data manager of every site may %(action)s; freeze or unfreeze your own sites instead.")
+            % {"action": action}
+        )
+
+
+def site_freezes(user) -> list:
+    """The freeze state of each of the user's sites: [(site, SiteFreeze or None)]."""
+    from trials import access
+
+    sites = list(access.sites_for_user(user).order_by("code"))
+    frozen = {freeze.site_id: freeze for freeze in SiteFreeze.objects.filter(site__in=sites)}
+    return [(site, frozen.get(site.pk)) for site in sites]
+
+
+def freeze_site(*, user, site) -> SiteFreeze:
+    from trials import access
+
+    _require(user, DATA_MANAGER, _("freeze a site"))
+    site = access.sites_for_user(user).get(pk=site.pk)  # only one's own sites
+    with transaction.atomic(), change_context(user=user, reason=f"site {site.code} frozen"):
+        freeze, _created = SiteFreeze.objects.get_or_create(site=site, defaults={"frozen_by": user})
+    return freeze
+
+
+def unfreeze_site(*, user, site, reason: str) -> None:
+    from trials import access
+
+    _require(user, DATA_MANAGER, _("unfreeze a site"))
+    site = access.sites_for_user(user).get(pk=site.pk)
+    reason = _typed_text(reason, _("reason"), REASON_MAX_CHARS)
+    if not reason:
+        raise ReviewRefused(_("A reason is required to unfreeze."))
+    with change_context(user=user, reason=f"site {site.code} unfrozen: {reason}"):
+        SiteFreeze.objects.filter(site=site).delete()
+
+
 def freeze_study(*, user) -> StudyFreeze:
-    _require(user, DATA_MANAGER, _("freeze the study"))
+    _require_study_wide(user, _("freeze the whole study"))
     with transaction.atomic(), change_context(user=user, reason="study frozen for analysis"):
         freeze, _created = StudyFreeze.objects.get_or_create(singleton=True, defaults={"frozen_by": user})
     return freeze
 
 
 def unfreeze_study(*, user, reason: str) -> None:
-    _require(user, DATA_MANAGER, _("unfreeze the study"))
+    _require_study_wide(user, _("unfreeze the whole study"))
     reason = _typed_text(reason, _("reason"), REASON_MAX_CHARS)
     if not reason:
         raise ReviewRefused(_("A reason is required to unfreeze."))

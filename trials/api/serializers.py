@@ -343,3 +343,15 @@ class ReasonSerializer(serializers.Serializer):
         validators=text_limit(REASON_MAX_CHARS),
         help_text="why: required to delete a form, unlock a record or unfreeze",
     )
+
+
+class FreezeSerializer(serializers.Serializer):
+    site = serializers.CharField(required=False, allow_blank=True, help_text="a site code; empty: the whole study")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, validators=text_limit(REASON_MAX_CHARS), help_text="why (to unfreeze)"
+    )
+
+    def validate(self, attrs):
+        if self.context.get("reason_required") and not attrs.get("reason", "").strip():
+            raise serializers.ValidationError({"reason": ["A reason is required to unfreeze."]})
+        return attrs

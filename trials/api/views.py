@@ -360,30 +360,59 @@ class VerificationViewSet(viewsets.GenericViewSet):
 
 
 class StudyViewSet(viewsets.ViewSet):
-    """The study's freeze state: GET /study/, POST /study/freeze/, POST /study/unfreeze/ (data manager)."""
+    """The freeze state: GET /study/; POST /study/freeze/ and /study/unfreeze/ (with a `reason`) freeze
+    the whole study (a data manager of every site) or, with `site`, one of the data manager's sites."""
 
     permission_classes = [permissions.IsAuthenticated, StudyRolePermission]
     write_roles = (DATA_MANAGER,)
-    serializer_class = s.ReasonSerializer
+    serializer_class = s.FreezeSerializer
 
-    def _state(self):
+    def _state(self, request):
         since = data_review.frozen_since()
-        return Response({"frozen": since is not None, "frozen_since": since})
+        sites = {
+            site.code: freeze.frozen_at if freeze else None for site, freeze in data_review.site_freezes(request.user)
+        }
+        return Response({"frozen": since is not None, "frozen_since": since, "sites_frozen_since": sites})
 
     def list(self, request, format=None):
-        return self._state()
+        return self._state(request)
 
-    @extend_schema(request=None)
+    def _site(self, request, body):
+        code = body.validated_data.get("site", "")
+        if not code:
+            return None
+        site = access.sites_for_user(request.user).filter(code=code).first()
+        if site is None:
+            raise ValidationError({"site": [f"{code} is not one of your sites."]})
+        return site
+
+    @extend_schema(request=s.FreezeSerializer)
     @action(detail=False, methods=["post"])
     def freeze(self, request, format=None):
         _data_manager_only(request, "freeze the study")
-        data_review.freeze_study(user=request.user)
-        return self._state()
+        body = s.FreezeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        site = self._site(request, body)
+        try:
+            if site:
+                data_review.freeze_site(user=request.user, site=site)
+            else:
+                data_review.freeze_study(user=request.user)
+        except data_review.ReviewRefused as refused:
+            raise PermissionDenied(str(refused)) from refused
+        return self._state(request)
 
     @action(detail=False, methods=["post"])
     def unfreeze(self, request, format=None):
         _data_manager_only(request, "unfreeze the study")
-        body = s.ReasonSerializer(data=request.data)
+        body = s.FreezeSerializer(data=request.data, context={"reason_required": True})
         body.is_valid(raise_exception=True)
-        data_review.unfreeze_study(user=request.user, reason=body.validated_data["reason"])
-        return self._state()
+        site, reason = self._site(request, body), body.validated_data["reason"]
+        try:
+            if site:
+                data_review.unfreeze_site(user=request.user, site=site, reason=reason)
+            else:
+                data_review.unfreeze_study(user=request.user, reason=reason)
+        except data_review.ReviewRefused as refused:
+            raise PermissionDenied(str(refused)) from refused
+        return self._state(request)

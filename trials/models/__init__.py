@@ -2,7 +2,7 @@ from trials.models.assessments import LabDraw, LabResult, PainAssessment, QolAss
 from trials.models.base import Site, User
 from trials.models.jobs import Job
 from trials.models.patient import EndOfStudy, Patient
-from trials.models.review import DataQuery, ExportLog, PatientLock, SourceVerification, StudyFreeze
+from trials.models.review import DataQuery, ExportLog, PatientLock, SiteFreeze, SourceVerification, StudyFreeze
 from trials.models.safety import AdverseEvent
 from trials.models.screening import Screening, SignatureAttempt
 from trials.models.security import SecurityEvent
@@ -29,6 +29,7 @@ __all__ = [
     "Screening",
     "SecurityEvent",
     "SignatureAttempt",
+    "SiteFreeze",
     "Site",
     "TreatedLevel",
     "TumourResponse",

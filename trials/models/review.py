@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from trials.audit import audited
-from trials.models.base import free_text_field
+from trials.models.base import Site, free_text_field
 from trials.models.patient import Patient
 
 # The forms a query or a verification can point at (model name -> label).
@@ -116,6 +116,18 @@ class StudyFreeze(models.Model):
 
     def __str__(self):
         return f"Study frozen since {self.frozen_at:%Y-%m-%d %H:%M}"
+
+
+@audited
+class SiteFreeze(models.Model):
+    """While it exists, no data of the site's patients can change (database trigger, as the study freeze)."""
+
+    site = models.OneToOneField(Site, on_delete=models.PROTECT, related_name="freeze")
+    frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    frozen_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.site.code} frozen since {self.frozen_at:%Y-%m-%d %H:%M}"
 
 
 @audited

@@ -150,12 +150,27 @@ def lock(request, patient_pk):
 
 
 def freeze(request):
+    """The whole study (a data manager of every site) or one of one's own sites, frozen or unfrozen."""
     if not has_role(request.user, DATA_MANAGER):
         raise PermissionDenied
     if request.method == "POST":
+        action, code = request.POST.get("action"), request.POST.get("site", "")
+        reason = request.POST.get("reason", "")
         try:
-            if request.POST.get("action") == "unfreeze":
-                data_review.unfreeze_study(user=request.user, reason=request.POST.get("reason", ""))
+            if code:
+                site = get_object_or_404(access.sites_for_user(request.user), code=code)
+                if action == "unfreeze":
+                    data_review.unfreeze_site(user=request.user, site=site, reason=reason)
+                    messages.success(
+                        request, _("Site %(site)s is unfrozen: its data can change again.") % {"site": code}
+                    )
+                else:
+                    data_review.freeze_site(user=request.user, site=site)
+                    messages.success(
+                        request, _("Site %(site)s is frozen: none of its data can change.") % {"site": code}
+                    )
+            elif action == "unfreeze":
+                data_review.unfreeze_study(user=request.user, reason=reason)
                 messages.success(request, _("The study is unfrozen: data can change again."))
             else:
                 data_review.freeze_study(user=request.user)
@@ -163,4 +178,7 @@ def freeze(request):
         except data_review.ReviewRefused as refused:
             messages.error(request, str(refused))
         return redirect("study_freeze")
-    return TemplateResponse(request, "trials/freeze.html", {"frozen_since": data_review.frozen_since()})
+    return TemplateResponse(request, "trials/freeze.html", {
+        "frozen_since": data_review.frozen_since(), "study_wide": data_review.runs_every_site(request.user),
+        "sites": data_review.site_freezes(request.user),
+    })  # fmt: skip
