@@ -88,7 +88,7 @@ def _progress_reporter(job: Job):
 
 def start_export(
     user, fmt: str, *, identifiable: bool, reason: str, language: str = "en", audit: bool = True,
-    background: bool = True,
+    shift_dates: bool = False, drop_free_text: bool = False, background: bool = True,
 ) -> Job:  # fmt: skip
     """Queue an export; the caller has checked that the user may make it (`roles.export_refusal`)."""
     # The sites whose patients the file will hold: a download later needs them still (roles.py).
@@ -97,12 +97,16 @@ def start_export(
     purge_expired_files()
     if fmt == "odm":
         parameters["audit"] = audit
+    if shift_dates or drop_free_text:
+        parameters |= {"shift_dates": shift_dates, "drop_free_text": drop_free_text}
     job = Job.objects.create(kind="export", user=user, message=f"{fmt} export", parameters=parameters)
 
     def work(job):
         with _progress_reporter(job) as report:
-            export = exports.render(user, fmt, identifiable=identifiable, language=language, audit=audit,
-                                    progress=report)  # fmt: skip
+            export = exports.render(
+                user, fmt, identifiable=identifiable, language=language, audit=audit, shift_dates=shift_dates,
+                drop_free_text=drop_free_text, progress=report,
+            )  # fmt: skip
         manifest = export.manifest
         with change_context(user=user, reason=reason or "de-identified export"):
             ExportLog.objects.create(

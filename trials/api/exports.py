@@ -40,6 +40,21 @@ class ExportRequestSerializer(serializers.Serializer):
     language = serializers.CharField(default="en", help_text="Labels in English (en) or Chinese (zh).")
     reason = serializers.CharField(default="", allow_blank=True, max_length=500, help_text="Why (identifiable).")
     audit = serializers.BooleanField(default=True, help_text="ODM: include the audit trail (Transactional ODM).")
+    shift_dates = serializers.BooleanField(
+        default=False, help_text="De-identified table formats: shift each patient's dates by a secret offset."
+    )
+    drop_free_text = serializers.BooleanField(
+        default=False, help_text="De-identified table formats: leave free text out."
+    )
+
+    def validate(self, data):
+        problem = exports.archive.option_problem(
+            data["format"], identifiable=data["identifiable"], shift_dates=data["shift_dates"],
+            drop_free_text=data["drop_free_text"],
+        )  # fmt: skip
+        if problem:
+            raise serializers.ValidationError({"shift_dates": [problem]})
+        return data
 
     def validate_format(self, value):
         if value not in exports.FORMATS:
@@ -115,7 +130,8 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             raise Throttled(detail=f"You have {jobs.MAX_EXPORTS_AT_ONCE} exports under way: wait for one to finish.")
         job = jobs.start_export(
             request.user, wanted["format"], identifiable=wanted["identifiable"], reason=wanted["reason"].strip(),
-            language=wanted["language"], audit=wanted["audit"], background=settings.JOBS_IN_BACKGROUND,
+            language=wanted["language"], audit=wanted["audit"], shift_dates=wanted["shift_dates"],
+            drop_free_text=wanted["drop_free_text"], background=settings.JOBS_IN_BACKGROUND,
         )  # fmt: skip
         job.refresh_from_db()
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -49,20 +49,37 @@ class ExportFile:
         return len(self.content)
 
 
+def option_problem(fmt: str, *, identifiable: bool, shift_dates: bool, drop_free_text: bool) -> str:
+    """Why these export options do not go together, or "" (the page and the API say it alike)."""
+    if (shift_dates or drop_free_text) and identifiable:
+        return "Shifting dates and dropping free text are for de-identified exports."
+    if (shift_dates or drop_free_text) and fmt == "odm":
+        return (
+            "Shifting dates and dropping free text are for the table formats: ODM carries the audit trail's real times."
+        )
+    return ""
+
+
 def render(
-    user, fmt: str, *, identifiable: bool = False, language: str = "en", audit: bool = True, progress=None
-) -> ExportFile:
+    user, fmt: str, *, identifiable: bool = False, language: str = "en", audit: bool = True,
+    shift_dates: bool = False, drop_free_text: bool = False, progress=None,
+) -> ExportFile:  # fmt: skip
     """The export of the user's sites in one format; `progress(percent)` is told how far it got.
 
     `audit` (ODM only): include the audit trail (a Transactional ODM) or only the current values.
+    `shift_dates`, `drop_free_text` (de-identified table formats): see trials/exports/deidentify.py.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}: use one of {', '.join(LANGUAGES)}")
+    problem = option_problem(fmt, identifiable=identifiable, shift_dates=shift_dates, drop_free_text=drop_free_text)
+    if problem:
+        raise ValueError(problem)
     report = progress or (lambda percent: None)
     with snapshot():
-        study = read_study(user, identifiable=identifiable, progress=lambda done, total: report(50 * done // total))
+        study = read_study(user, identifiable=identifiable, shift_dates=shift_dates, drop_free_text=drop_free_text,
+                           progress=lambda done, total: report(50 * done // total))  # fmt: skip
         trail = None
         if fmt == "odm":
             from trials.exports import odm  # here, not at the top: odm imports export_info from this module
@@ -80,7 +97,7 @@ def render(
     if fmt == "xlsx":
         return ExportFile(_workbook(study, manifest), CONTENT_TYPES["xlsx"], f"pvp-study-{kind}-{stamp}.xlsx", manifest)
     files, continued = _tables(study, fmt, language, lambda share: report(50 + 45 * share))
-    files["data_dictionary.csv"] = _csv_bytes(data_dictionary(study.variables, continued))
+    files["data_dictionary.csv"] = _csv_bytes(data_dictionary(study.variables, continued, study.dropped))
     for script in SCRIPTS.get(fmt, ()):
         files[script] = (SCRIPTS_DIR / script).read_bytes()
     manifest["files"] = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -113,6 +130,10 @@ def _manifest(user, fmt: str, language: str, study: StudyData) -> dict:
         if study.frozen_since
         else None,
         "tables": study.row_counts,
+        "deidentification": {
+            "dates_shifted": study.dates_shifted,
+            "free_text_dropped": sorted({f"{v.form}.{v.name}" for v in study.dropped}),
+        },  # fmt: skip
         "software": {
             "application": "pvp-myeloma-edc",
             "pyreadstat": _version("pyreadstat"),
@@ -132,6 +153,10 @@ def export_info(manifest: dict) -> str:
     since = manifest["data_frozen_since"]
     state = f"data frozen since {since}" if since else "data not frozen (live)"
     kind = "identifiable" if manifest["identifiable"] else DEIDENTIFIED
+    if manifest["deidentification"]["dates_shifted"]:
+        kind += "; dates shifted by a secret offset per patient"
+    if manifest["deidentification"]["free_text_dropped"]:
+        kind += "; free text left out"
     return (
         f"{manifest['title']} export, {manifest['exported_at']} (UTC) by {manifest['exported_by']['username']}; "
         f"data version {manifest['data_version']}; {state}; {kind}."
@@ -198,7 +223,7 @@ def _workbook(study: StudyData, manifest: dict) -> bytes:
         columns=["item", "value"],
     )  # fmt: skip
     sheets = {**{form[:31]: frame for form, frame in study.frames.items()},
-              "data_dictionary": data_dictionary(study.variables), "about": about}  # fmt: skip
+              "data_dictionary": data_dictionary(study.variables, dropped=study.dropped), "about": about}  # fmt: skip
     workbook = Workbook(write_only=True)
     for name, frame in sheets.items():
         sheet = workbook.create_sheet(name)

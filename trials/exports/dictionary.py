@@ -7,12 +7,13 @@ characters, SAS transport 8) and the numbers Stata stores for coded text.
 
 import pandas as pd
 
+from trials.exports import deidentify
 from trials.exports.statistical import stata_codes
 from trials.exports.variables import BOOLEAN, Variable, form_names
 
 COLUMNS = [
     "variable", "form", "label_en", "label_zh", "type", "decimals", "unit", "range", "measure", "choices",
-    "choices_zh", "derived", "stata_name", "stata_values", "xpt_dataset", "xpt_name",
+    "choices_zh", "derived", "stata_name", "stata_values", "xpt_dataset", "xpt_name", "deidentification",
 ]  # fmt: skip
 
 
@@ -29,8 +30,11 @@ def _stata_values(variable: Variable) -> str:
     return "0=no; 1=yes" if variable.kind == BOOLEAN else ""
 
 
-def data_dictionary(variables: dict[str, list[Variable]], continued: dict | None = None) -> pd.DataFrame:
-    """`continued`: {(form, variable): [continuation names]} of long text cut in a SAS transport file."""
+def data_dictionary(
+    variables: dict[str, list[Variable]], continued: dict | None = None, dropped: tuple[Variable, ...] = ()
+) -> pd.DataFrame:
+    """`continued`: {(form, variable): [continuation names]} of long text cut in a SAS transport file;
+    `dropped`: variables a de-identified export left out, listed with that note."""
     rows = []
     for form, columns in variables.items():
         names = form_names(form, columns)
@@ -46,5 +50,10 @@ def data_dictionary(variables: dict[str, list[Variable]], continued: dict | None
                 "choices": _choices(variable, "en"), "choices_zh": _choices(variable, "zh"),
                 "derived": "yes" if variable.derived else "", "stata_name": names.stata[variable.name],
                 "stata_values": _stata_values(variable), "xpt_dataset": names.xpt_table, "xpt_name": xpt_name,
+                "deidentification": variable.note,
             })  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    for variable in dropped:
+        rows.append({"variable": variable.name, "form": variable.form, "label_en": variable.label_en,
+                     "label_zh": variable.label_zh, "type": variable.kind,
+                     "deidentification": deidentify.NOTE_DROPPED})  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS).fillna("")

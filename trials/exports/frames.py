@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 
 from trials import access, protocol
+from trials.exports import deidentify
 from trials.exports.variables import FORMS, Variable, study_variables
 from trials.models import LabResult
 
@@ -30,6 +31,8 @@ class StudyData:
     frozen_since: datetime | None
     identifiable: bool
     patient_ids: list[int]  # the exported patients' primary keys (for the ODM audit trail)
+    dates_shifted: bool = False
+    dropped: tuple[Variable, ...] = ()  # variables left out (free text), listed in the dictionary
 
     @property
     def row_counts(self) -> dict[str, int]:
@@ -53,8 +56,12 @@ def snapshot() -> Iterator[None]:
         yield
 
 
-def read_study(user, *, identifiable: bool = False, progress=None) -> StudyData:
-    """The user's sites' study data; call inside `snapshot()`. `progress(done, total)` per form."""
+def read_study(
+    user, *, identifiable: bool = False, shift_dates: bool = False, drop_free_text: bool = False, progress=None
+) -> StudyData:
+    """The user's sites' study data; call inside `snapshot()`. `progress(done, total)` per form.
+
+    `shift_dates` and `drop_free_text` de-identify further (trials/exports/deidentify.py)."""
     from trials.data_review import frozen_since
     from trials.outcomes import data_version
 
@@ -70,6 +77,12 @@ def read_study(user, *, identifiable: bool = False, progress=None) -> StudyData:
         if progress:
             progress(done, len(FORMS))
         frames[form] = _read_form(form, model, path, variables[form], patient_ids)
+    dropped = []
+    if drop_free_text:
+        frames, variables, dropped = deidentify.drop_free_text(frames, variables)
+    if shift_dates:
+        frames = deidentify.shift_dates(frames, variables)
+        variables = deidentify.noted(variables, dates_shifted=True)
     return StudyData(
         frames=frames,
         variables=variables,
@@ -79,6 +92,8 @@ def read_study(user, *, identifiable: bool = False, progress=None) -> StudyData:
         frozen_since=frozen_since(),
         identifiable=identifiable,
         patient_ids=patient_ids,
+        dates_shifted=shift_dates,
+        dropped=tuple(dropped),
     )
 
 

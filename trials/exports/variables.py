@@ -90,6 +90,7 @@ class Variable:
     max_length: int | None = None  # characters, for text
     derived: bool = False
     key: bool = False  # names the patient (or the row within the patient)
+    note: str = ""  # what a de-identified export did to it (trials/exports/deidentify.py)
 
     def label(self, language: str) -> str:
         return self.label_zh if language == "zh" else self.label_en

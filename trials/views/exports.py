@@ -43,13 +43,23 @@ def export_page(request):
             messages.error(request, _("The reason has %(length)s characters: at most %(limit)s are kept.")
                            % {"length": len(reason), "limit": REASON_MAX_CHARS})  # fmt: skip
             return redirect("exports")
+        shift_dates, drop_free_text = (
+            request.POST.get("shift_dates") == "on",
+            request.POST.get("drop_free_text") == "on",
+        )
+        problem = exports.archive.option_problem(fmt, identifiable=identifiable, shift_dates=shift_dates,
+                                                 drop_free_text=drop_free_text)  # fmt: skip
+        if problem:
+            messages.error(request, problem)
+            return redirect("exports")
         if jobs.exports_under_way(request.user) >= jobs.MAX_EXPORTS_AT_ONCE:
             messages.error(request, _("You have %(count)s exports under way: wait for one to finish.")
                            % {"count": jobs.MAX_EXPORTS_AT_ONCE})  # fmt: skip
             return redirect("exports")
         job = jobs.start_export(
             request.user, fmt, identifiable=identifiable, reason=reason, language=language,
-            audit=request.POST.get("without_audit") != "on", background=settings.JOBS_IN_BACKGROUND,
+            audit=request.POST.get("without_audit") != "on", shift_dates=shift_dates, drop_free_text=drop_free_text,
+            background=settings.JOBS_IN_BACKGROUND,
         )  # fmt: skip
         return redirect("job_page", pk=job.pk)
     return TemplateResponse(
