@@ -190,6 +190,9 @@ JOBS_IN_BACKGROUND = env.bool("JOBS_IN_BACKGROUND", default=True)
 # A finished export's file is kept this many days for its owner to download, then purged (the
 # export log keeps its checksum). `manage.py purge_job_files` purges; so does every new job.
 JOB_FILE_RETENTION_DAYS = env.int("JOB_FILE_RETENTION_DAYS", default=7)
+# Key of the per-patient date shift of de-identified exports (trials/exports/deidentify.py); empty:
+# derived from SECRET_KEY.
+DATE_SHIFT_KEY = env.str("DATE_SHIFT_KEY", default="")
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
