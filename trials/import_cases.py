@@ -1,47 +1,89 @@
-"""Importing whole cases: patients, eligibility screenings, and PVP procedures with their levels.
+"""The rows of each importable form: checked with the model's own rules, saved with the pages' services.
 
 The decisions (docs/import.md explains them to users):
-- A patient row is linked to the other files by `screening_number`, the key every export uses. The
-  same person must not be registered twice at a site, so `hospital_number` is the duplicate guard
-  within a site. Numbers in the file are kept (so the other files still match) when they follow the
-  site's pattern, and the site's counters move past them; a blank screening number gets the next one.
-- A user imports only into their own sites. Patient rows carry date of birth, hospital number and
-  initials, which only an identifiable export holds: a de-identified file is refused by its columns.
-- An electronic signature is a personal act with a password and cannot be imported. A screening is
-  either imported unsigned (a coordinator then reviews and e-signs it in the application), or, when
-  it was signed on paper, a coordinator may import it as a *transcribed* signature: the printed name
-  and time of the paper signature, a meaning that says it was transcribed, the importing coordinator
-  as the accountable person (`signed_by`) and the audit reason "import <file name>".
+- A patient row is linked to the other files by `screening_number`, the key every export uses, so a
+  number in the file is kept when it follows the site's pattern and is unused (the site's counter
+  moves past it); a blank one gets the next number. `hospital_number` guards against registering one
+  person twice at a site. A user imports only into their own sites.
+- Enrolment and signatures are never taken from a file. A study ID and its enrolment date are given
+  only by a coordinator's e-signature of an eligible screening in the application
+  (`enrolment.sign_screening`), and a signature only with the signer's password. Their columns, as the
+  exports write them, are accepted empty; a filled one refuses the file (never_imported), so nothing
+  in an accepted file is silently dropped.
+- Rows are checked by the model's `full_clean` (ranges, dates, the treatment gate, duplicates) and
+  saved by `services.register_numbered_patient` / `services.save_record`, as the pages and the API
+  save, with the audit reason "import <file name>".
 - A PVP procedure comes with its levels (a second file, pvp_level.csv, as the exports write them);
-  procedures and levels are saved in one transaction, or nothing is.
+  a lab result is saved as a change of its draw, as on the lab page.
 """
 
-import re
-from decimal import Decimal, InvalidOperation
+from collections import defaultdict
+from dataclasses import dataclass, field
 
-from django.utils import timezone
-
-from trials import access, rules
-from trials.enrolment import SIGNATURE_MEANING
+from trials import access, services
 from trials.exports.variables import export_fields
 from trials.import_rows import Problem, clean_problems, read_rows, set_values
-from trials.models import Patient, Site, TreatedLevel
-from trials.roles import COORDINATOR, has_role
-from trials.services import enrol_patient
+from trials.models import LabDraw, LabResult, Patient, PvpProcedure, Screening, TreatedLevel
 
 PATIENT_REQUIRED = ["sex", "date_of_birth", "hospital_number", "initials", "isotype"]
 # Written by the exports, recomputed by the application: checked against the data when filled in.
-PATIENT_DERIVED = ["age_at_enrolment", "fractured_count", "fracture_region"]
-TRANSCRIBED = "Paper signature transcribed at import (not an electronic signature): "
+PATIENT_DERIVED = ["fractured_count", "fracture_region"]
 LEVEL_PREFIX = "pvp_level."
+# Signatures transcribed from paper by earlier versions of the import carry this meaning prefix (the
+# casebook labels them); no import makes new ones.
+TRANSCRIBED = "Paper signature transcribed at import (not an electronic signature): "
+
+# A file gives only what a user may type on the pages. What no page lets anyone type (editable=False)
+# is set by the application alone: the study ID and the enrolment date, and the whole signature
+# manifest, all by a coordinator's e-signature (enrolment.sign_screening). The one exception is the
+# screening number, kept as the key by which the other files refer to their patient.
+KEPT_KEYS = {"screening_number"}
+_BY_SIGNATURE = "set when a coordinator signs the screening in the application"
+WHY_NEVER_IMPORTED = {
+    "study_id": "study IDs are assigned when a coordinator signs the screening in the application",
+    "enrolled_on": f"the enrolment date is {_BY_SIGNATURE}",
+    "age_at_enrolment": f"derived from the enrolment date, which is {_BY_SIGNATURE}",
+}
+SIGNATURE_NEVER_IMPORTED = ("part of the electronic signature, which a coordinator makes in the application "
+                            "with their password (review queue), never imported")  # fmt: skip
 
 
-def patient_columns() -> list[str]:
-    return [field.name for field in export_fields(Patient, identifiable=True)] + ["site", *PATIENT_DERIVED]
+def never_imported(model) -> dict[str, str]:
+    """{column: why} for the columns of this form's file whose values never come from a file."""
+    names = [f.name for f in export_fields(model, identifiable=True) if not f.editable and f.name not in KEPT_KEYS]
+    names += ["age_at_enrolment"] if model is Patient else []
+    other = SIGNATURE_NEVER_IMPORTED if model is Screening else "set by the application, never typed on a page"
+    return {name: WHY_NEVER_IMPORTED.get(name, other) for name in names}
 
 
-def level_columns() -> list[str]:
-    return ["screening_number"] + [field.name for field in export_fields(TreatedLevel, identifiable=False)]
+def columns(model) -> list[str]:
+    """Every column a file of this form may have: the export's columns (DESIGN.md §2)."""
+    if model is Patient:
+        own = [f.name for f in export_fields(Patient, identifiable=True)]
+        return [*own, "site", "age_at_enrolment", *PATIENT_DERIVED]
+    if model is TreatedLevel:
+        return ["screening_number"] + [f.name for f in export_fields(TreatedLevel, identifiable=False)]
+    keys = ["screening_number"] + (["timepoint"] if model is LabResult else [])
+    return keys + [f.name for f in export_fields(model, identifiable=False)]
+
+
+def _importable_fields(model) -> dict:
+    """The model fields whose values are taken from the file."""
+    skipped = never_imported(model)
+    return {f.name: f for f in export_fields(model, identifiable=True) if f.name not in skipped}
+
+
+def never_imported_problems(model, rows: list[dict]) -> list[Problem]:
+    """One problem per enrolment or signature column that has a value in any row."""
+    problems = []
+    for name, why in never_imported(model).items():
+        filled = [(number, row[name]) for number, row in enumerate(rows, start=1) if (row.get(name) or "").strip()]
+        if filled:
+            first_row, first_value = filled[0]
+            rule = (f"not imported: {why}. Empty this column or delete it "
+                    f"({len(filled)} row{'s' if len(filled) > 1 else ''} filled)")  # fmt: skip
+            problems.append(Problem(first_row, name, first_value, rule))
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,15 +92,14 @@ def level_columns() -> list[str]:
 
 def check_patients(user, rows: list[dict], progress=None) -> tuple[list[Patient], list[Problem]]:
     sites = {site.code: site for site in access.sites_for_user(user)}
-    fields = {field.name: field for field in export_fields(Patient, identifiable=True)}
-    # What the database already holds, read once: numbers are unique study-wide, hospital numbers per site.
-    numbers = {row.get(name, "").strip() for row in rows for name in ("screening_number", "study_id")} - {""}
-    taken = set(Patient.objects.filter(screening_number__in=numbers).values_list("screening_number", flat=True))
-    taken |= set(Patient.objects.filter(study_id__in=numbers).values_list("study_id", flat=True))
-    at_sites = Patient.objects.filter(site__in=sites.values())
+    fields = _importable_fields(Patient)
+    # What the database holds, read once: screening numbers are unique study-wide (those of patients
+    # deleted as registered in error too), hospital numbers per site among live patients.
+    numbers = {row.get("screening_number", "").strip() for row in rows} - {""}
+    taken = set(Patient.all_objects.filter(screening_number__in=numbers).values_list("screening_number", flat=True))
     registered = {
         (site_id, hospital_number): screening_number
-        for site_id, hospital_number, screening_number in at_sites.values_list(
+        for site_id, hospital_number, screening_number in Patient.objects.filter(site__in=sites.values()).values_list(
             "site_id", "hospital_number", "screening_number"
         )
     }
@@ -74,7 +115,7 @@ def check_patients(user, rows: list[dict], progress=None) -> tuple[list[Patient]
             continue
         record = Patient(site=site)
         parse_problems = set_values(record, fields, row, number)
-        checks = _patient_key_problems(record, row, number, taken, numbers_in_file)
+        checks = _screening_number_problems(record, number, taken, numbers_in_file)
         hospital_key = (site.pk, record.hospital_number)
         if record.hospital_number and hospital_key in registered:
             rule = f"a patient with this hospital number is already registered at {site.code}"
@@ -84,60 +125,37 @@ def check_patients(user, rows: list[dict], progress=None) -> tuple[list[Patient]
             rule = "the same hospital number appears twice in the file (one patient, one registration)"
             checks.append(Problem(number, "hospital_number", record.hospital_number, rule))
         hospital_numbers_in_file.add(hospital_key)
+        levels = record.fractured_levels or []
+        if len(set(levels)) != len(levels):
+            rule = "a level is listed twice (each fractured vertebra once)"
+            checks.append(Problem(number, "fractured_levels", row.get("fractured_levels", ""), rule))
         if not parse_problems:
-            exclude = ["version", "screening_number", "study_id"]  # checked above, with the site's pattern
-            checks += clean_problems(record, row, number, exclude=exclude)
+            checks += clean_problems(record, row, number, exclude=["version", "screening_number"])
         if not parse_problems and not checks:
             checks = _derived_problems(record, row, number)
         # A cell that could not be read is reported once, not again by the rules that use it.
         unreadable = {problem.field for problem in parse_problems}
-        row_problems = parse_problems + [problem for problem in checks if problem.field not in unreadable]
-        problems.extend(row_problems)
+        problems += parse_problems + [problem for problem in checks if problem.field not in unreadable]
         records.append(record)
     return records, problems
 
 
-def _patient_key_problems(record: Patient, row: dict, number: int, taken: set, in_file: set) -> list[Problem]:
-    """Screening number and study ID: the site's pattern, unused, and a study ID only with its date."""
-    problems = []
-    code = re.escape(record.site.code)
-    for name, pattern, shape in (("screening_number", rf"^{code}-S\d{{3,}}$", f"{record.site.code}-S001"),
-                                 ("study_id", rf"^{code}-\d{{3,}}$", f"{record.site.code}-001")):  # fmt: skip
-        value = getattr(record, name) or ""
-        if not value:
-            continue
-        if not re.match(pattern, value):
-            problems.append(Problem(number, name, value, f"must follow the site's pattern, e.g. {shape}"))
-        elif value in taken or value in in_file:
-            problems.append(Problem(number, name, value, "already used: imports add patients, they never overwrite"))
-        in_file.add(value)
-    if bool(record.study_id) != (record.enrolled_on is not None):
-        rule = "a study ID and its enrolment date come together (both filled in, or both empty)"
-        problems.append(Problem(number, "enrolled_on", row.get("enrolled_on", ""), rule))
-    elif record.enrolled_on is not None:
-        errors = rules.date_errors(record, None, ["enrolled_on"]) | rules.not_before(
-            record, "enrolled_on", "date_of_birth"
-        )
-        problems += [Problem(number, "enrolled_on", row.get("enrolled_on", ""), str(errors[name])) for name in errors]
-    levels = record.fractured_levels or []
-    if len(set(levels)) != len(levels):
-        rule = "a level is listed twice (each fractured vertebra once)"
-        problems.append(Problem(number, "fractured_levels", row.get("fractured_levels", ""), rule))
-    return problems
+def _screening_number_problems(record: Patient, number: int, taken: set, in_file: set) -> list[Problem]:
+    value = record.screening_number or ""
+    if not value:
+        return []
+    if services.screening_number_serial(record.site, value) is None:
+        rule = f"must follow the site's pattern, e.g. {record.site.code}-S001"
+        return [Problem(number, "screening_number", value, rule)]
+    if value in taken or value in in_file:
+        return [Problem(number, "screening_number", value, "already used: imports add patients, they never overwrite")]
+    in_file.add(value)
+    return []
 
 
 def _derived_problems(record: Patient, row: dict, number: int) -> list[Problem]:
     """Derived columns are not imported; a filled-in value that disagrees with the data is reported."""
     problems = []
-    age = row.get("age_at_enrolment", "").strip()
-    if age:
-        try:
-            agrees = record.age_at_enrolment is not None and Decimal(age) == record.age_at_enrolment
-        except InvalidOperation:
-            agrees = False
-        if not agrees:
-            rule = f"derived from date of birth and enrolment date: {record.age_at_enrolment}"
-            problems.append(Problem(number, "age_at_enrolment", age, rule))
     count = row.get("fractured_count", "").strip()
     if count and count != str(record.fractured_count):
         rule = f"derived from the fractured levels: {record.fractured_count}"
@@ -149,100 +167,114 @@ def _derived_problems(record: Patient, row: dict, number: int) -> list[Problem]:
     return problems
 
 
-def save_patient(record: Patient) -> None:
-    # The site row is locked (as in services.register_patient) so that numbers given in the file and
-    # numbers assigned meanwhile can never collide: the counters move past every number in use.
-    site = Site.objects.select_for_update().get(pk=record.site_id)
-    if record.screening_number:
-        site.last_screening_number = max(site.last_screening_number, _serial(record.screening_number))
-    else:
-        site.last_screening_number += 1
-        record.screening_number = f"{site.code}-S{site.last_screening_number:03d}"
-    if record.study_id:
-        site.last_study_number = max(site.last_study_number, _serial(record.study_id))
-    site.save(update_fields=["last_screening_number", "last_study_number"])
-    record.save()
-
-
-def _serial(number: str) -> int:
-    return int(re.findall(r"\d+$", number)[0])
+def save_patients(patients: list[Patient], *, user, reason: str) -> None:
+    names = [name for name in _importable_fields(Patient) if name != "screening_number"]
+    for patient in patients:
+        services.register_numbered_patient(
+            site=patient.site, screening_number=patient.screening_number, user=user, reason=reason,
+            **{name: getattr(patient, name) for name in names},
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
-# Screenings: the eligibility checklist, and a signature only as a transcribed paper signature
+# The forms of a patient: screening, treatment and follow-up
 
 
-def screening_problems(user, record, row: dict, number: int) -> list[Problem]:
-    """Rules beyond the model's: enrolment after screening, and what a transcribed signature needs.
-
-    Completes a valid transcribed signature on the unsaved record (signer and meaning).
-    """
-    problems = []
-    patient = record.patient
-    if patient.enrolled_on and record.screened_on and patient.enrolled_on < record.screened_on:
-        rule = f"the patient was enrolled on {patient.enrolled_on}: the screening cannot come after the enrolment"
-        problems.append(Problem(number, "screened_on", row.get("screened_on", ""), rule))
-    raw = row.get("signed_at", "")
-    if record.signed_at is None and not record.signed_name:
-        if record.signature_meaning:
-            problems.append(Problem(number, "signature_meaning", record.signature_meaning, "no signature to explain"))
-        return problems
-    if not has_role(user, COORDINATOR):
-        rule = ("only a coordinator may import a signature (transcribed from the paper form); "
-                "leave signed_at and signed_name empty and a coordinator e-signs in the application")  # fmt: skip
-        return problems + [Problem(number, "signed_at", raw, rule)]
-    if record.signed_at is None or not record.signed_name:
-        rule = "a paper signature needs both the time (signed_at) and the signer's printed name (signed_name)"
-        return problems + [Problem(number, "signed_at" if record.signed_at is None else "signed_name", raw, rule)]
-    signed_on = timezone.localdate(record.signed_at)
-    if record.signed_at > timezone.now():
-        problems.append(Problem(number, "signed_at", raw, "is in the future"))
-    elif record.screened_on and signed_on < record.screened_on:
-        rule = f"the signature cannot precede the screening ({record.screened_on})"
-        problems.append(Problem(number, "signed_at", raw, rule))
-    if record.eligible is None:
-        rule = "the screening is incomplete (an answer is 'unknown' or missing): it cannot carry a signature"
-        problems.append(Problem(number, "signed_at", raw, rule))
-    elif record.eligible is False and patient.is_enrolled:
-        rule = f"{patient.study_id} is enrolled: an ineligible screening cannot be signed for them"
-        problems.append(Problem(number, "signed_at", raw, rule))
-    # The importing coordinator answers for the transcription; the meaning says what it is, so no
-    # page, casebook or export can pass it off as an electronic signature made in this system.
-    record.signed_by = user
-    meaning = record.signature_meaning or SIGNATURE_MEANING
-    record.signature_meaning = meaning if meaning.startswith(TRANSCRIBED) else (TRANSCRIBED + meaning)[:300]
-    return problems
+def check_forms(user, model, rows: list[dict], progress=None) -> tuple[list, list[Problem]]:
+    """Unsaved records of a form linked to a patient (a lab result: to the patient's draw)."""
+    fields = _importable_fields(model)
+    patients = {p.screening_number: p for p in access.patients_for_user(user).select_related("screening")}
+    draws = {}
+    if model is LabResult:
+        draws = {(d.patient_id, d.timepoint): d for d in LabDraw.objects.filter(patient__in=patients.values())}
+    records, problems, seen = [], [], set()
+    for number, row in enumerate(rows, start=1):
+        if progress and number % 200 == 0:
+            progress(int(90 * number / len(rows)))
+        key = row.get("screening_number", "").strip()
+        patient = patients.get(key)
+        if patient is None:
+            rule = "no such patient at your sites (import the patient file first)"
+            problems.append(Problem(number, "screening_number", key, rule))
+            continue
+        record = model()
+        row_problems = set_values(record, fields, row, number)
+        if model is LabResult:
+            record.lab_draw = draws.get((patient.pk, row.get("timepoint", "").strip()))
+            if record.lab_draw is None:
+                rule = "no lab draw of this patient at this timepoint (import lab_draw first)"
+                row_problems.append(Problem(number, "timepoint", row.get("timepoint", ""), rule))
+        else:
+            record.patient = patient
+        if not row_problems:
+            row_problems = clean_problems(record, row, number, exclude=["version"])
+        natural_key = _natural_key(record, patient)
+        if natural_key in seen:
+            row_problems.append(Problem(number, "row", "", "the same record appears twice in the file"))
+        seen.add(natural_key)
+        problems += row_problems
+        records.append(record)
+    return records, problems
 
 
-def save_screening(record) -> None:
-    record.save()
-    if record.is_signed and record.eligible is True and not record.patient.is_enrolled:
-        # As in enrolment.sign_screening: the screening visit dates the enrolment. A study ID given
-        # in the patient file was kept there, so enrol_patient leaves such patients as they are.
-        enrol_patient(record.patient, enrolled_on=record.screened_on)
+def _natural_key(record, patient):
+    if isinstance(record, LabResult):
+        return (patient.pk, getattr(record.lab_draw, "timepoint", None), record.analyte)
+    for name in ("timepoint", "cycle"):
+        if hasattr(record, name):
+            return (patient.pk, getattr(record, name))
+    if hasattr(record, "term"):
+        return (patient.pk, record.term, record.onset_on, record.other_term)
+    return (patient.pk,)
+
+
+def save_forms(records: list, *, user, reason: str) -> None:
+    for record in records:
+        services.save_record(record, user=user, reason=reason)
+
+
+def save_lab_results(results: list[LabResult], *, user, reason: str) -> None:
+    """As on the lab page: each draw is saved as one audited change (a new version) with its results."""
+    by_draw = defaultdict(list)
+    for result in results:
+        by_draw[result.lab_draw_id].append(result)
+    for draw_id, new in by_draw.items():
+
+        def add_results(draw, new=new):
+            services.save_lab_results(draw, [*draw.results.all(), *new])
+
+        services.save_record(LabDraw.objects.get(pk=draw_id), user=user, reason=reason, save_parts=add_results)
 
 
 # ---------------------------------------------------------------------------------------------
 # PVP procedures with their levels (a second file)
 
 
-def check_levels(procedures: dict, content: bytes | None) -> list[Problem]:
-    """Attach each level row to its procedure in `procedures` ({screening_number: (procedure, row)}).
+@dataclass
+class ProcedureWithLevels:
+    """A procedure of the procedure file and its rows of the levels file: saved together or not at all."""
 
-    The levels are kept on the unsaved procedure as `imported_levels` for `save_procedure`.
-    """
+    procedure: PvpProcedure
+    row: int
+    levels: list[TreatedLevel] = field(default_factory=list)
+
+
+def check_levels(procedures: list[PvpProcedure], procedure_rows: list[dict], content: bytes | None):
+    """Attach each row of the levels file to its procedure (same patient); returns the procedures with
+    their levels and the problems."""
+    row_of = {row.get("screening_number", "").strip(): number for number, row in enumerate(procedure_rows, start=1)}
+    found = {p.patient.screening_number: ProcedureWithLevels(p, row_of[p.patient.screening_number])
+             for p in procedures}  # fmt: skip
     if content is None:
         rule = "add the PVP levels file (pvp_level.csv): a procedure is imported with its levels or not at all"
-        return [Problem(0, LEVEL_PREFIX + "file", "", rule)]
-    rows, problems = read_rows(content, level_columns(), ["screening_number", "level", "cement_ml"],
+        return list(found.values()), [Problem(0, LEVEL_PREFIX + "file", "", rule)]
+    rows, problems = read_rows(content, columns(TreatedLevel), ["screening_number", "level", "cement_ml"],
                                prefix=LEVEL_PREFIX)  # fmt: skip
-    fields = {field.name: field for field in export_fields(TreatedLevel, identifiable=False)}
-    for procedure, _row in procedures.values():
-        procedure.imported_levels = []
+    fields = _importable_fields(TreatedLevel)
     seen = set()
     for number, row in enumerate(rows, start=1):
         key = row.get("screening_number", "").strip()
-        if key not in procedures:
+        if key not in found:
             rule = "no procedure for this patient in the procedure file"
             problems.append(Problem(number, LEVEL_PREFIX + "screening_number", key, rule))
             continue
@@ -254,17 +286,24 @@ def check_levels(procedures: dict, content: bytes | None) -> list[Problem]:
             rule = "the level is listed twice: each vertebra is treated once per procedure"
             row_problems.append(Problem(number, LEVEL_PREFIX + "level", level.level, rule))
         seen.add((key, level.level))
-        problems.extend(row_problems)
-        procedures[key][0].imported_levels.append(level)
-    for key, (procedure, number) in procedures.items():
-        if not procedure.imported_levels and not any(p.row == 0 for p in problems):
-            rule = "no treated level in the levels file: a procedure needs at least one level with its cement volume"
-            problems.append(Problem(number, "screening_number", key, rule))
-    return problems
+        problems += row_problems
+        found[key].levels.append(level)
+    if not any(problem.row == 0 for problem in problems):
+        for key, entry in found.items():
+            if not entry.levels:
+                rule = (
+                    "no treated level in the levels file: a procedure needs at least one level with its cement volume"
+                )
+                problems.append(Problem(entry.row, "screening_number", key, rule))
+    return list(found.values()), problems
 
 
-def save_procedure(record) -> None:
-    record.save()
-    for level in record.imported_levels:
-        level.procedure = record
-        level.save()
+def save_procedures(entries: list[ProcedureWithLevels], *, user, reason: str) -> None:
+    for entry in entries:
+
+        def save_levels(procedure, levels=entry.levels):
+            for level in levels:
+                level.procedure = procedure
+                level.save()
+
+        services.save_record(entry.procedure, user=user, reason=reason, save_parts=save_levels)

@@ -1,7 +1,7 @@
-"""Reading an import file and turning its text cells into model values, shared by every form.
+"""Reading an import file: its size (before its content), its text, its columns, and its cells as model values.
 
-Kept apart from `trials.imports` (the per-form checks and the commit) so that `trials.import_cases`
-can use the same parsing without a circular import.
+The bottom layer of the import (`trials.imports` -> `trials.import_cases` -> here): it knows model
+fields, not forms, roles or services.
 """
 
 import csv
@@ -18,6 +18,7 @@ from django.utils import timezone
 from trials.models.base import IMPORT_MAX_BYTES
 
 MAX_BYTES = IMPORT_MAX_BYTES  # one limit for the page, the job and the parser
+READ_PIECE_BYTES = 64 * 1024
 # Spreadsheets and pandas write a whole number as "60.0" once a column has an empty cell.
 WHOLE_NUMBER = re.compile(r"^-?\d+\.0*$")
 
@@ -30,14 +31,37 @@ class Problem:
     rule: str
 
 
-def too_big(size: int, *, prefix: str = "") -> Problem:
-    return Problem(0, prefix + "file", f"{size} bytes", f"larger than {MAX_BYTES // 1024 // 1024} MB")
+def too_big(name: str, size, *, prefix: str = "") -> Problem:
+    """`size` in bytes, or a text such as "more than 5242880" when the reading stopped at the limit."""
+    rule = f"larger than {MAX_BYTES // 1024 // 1024} MB ({MAX_BYTES} bytes), the limit of an import file"
+    return Problem(0, prefix + "file", f"{name}: {size} bytes", rule)
+
+
+def read_upload(upload, *, prefix: str = "") -> tuple[bytes | None, list[Problem]]:
+    """An uploaded file's bytes, or the problem that it is too big, without ever holding more than the limit.
+
+    The declared size is checked first, so a file known to be too big is not read at all; the file is
+    then read in pieces and the reading stops one byte past the limit, so a size that was not declared
+    (or was wrong) costs at most the limit in memory.
+    """
+    name = getattr(upload, "name", None) or "file"
+    size = getattr(upload, "size", None)
+    if size is not None and size > MAX_BYTES:
+        return None, [too_big(name, size, prefix=prefix)]
+    pieces, read = [], 0
+    while read <= MAX_BYTES:
+        piece = upload.read(min(READ_PIECE_BYTES, MAX_BYTES + 1 - read))
+        if not piece:
+            return b"".join(pieces), []
+        pieces.append(piece)
+        read += len(piece)
+    return None, [too_big(name, f"more than {MAX_BYTES}", prefix=prefix)]
 
 
 def read_rows(content: bytes, allowed: list[str], required: list[str], *, prefix: str = ""):
     """The file's rows as dicts, or the file-level problems (size, encoding, columns)."""
-    if len(content) > MAX_BYTES:
-        return [], [too_big(len(content), prefix=prefix)]
+    if len(content) > MAX_BYTES:  # a caller that did not read it with read_upload (the job checks again)
+        return [], [too_big("the file", len(content), prefix=prefix)]
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -55,7 +79,7 @@ def read_rows(content: bytes, allowed: list[str], required: list[str], *, prefix
 
 
 def set_values(record, fields: dict, row: dict, number: int, *, prefix: str = "") -> list[Problem]:
-    """Convert each known cell with its model field and set it on the unsaved record."""
+    """Convert each cell of `fields` with its model field and set it on the unsaved record."""
     problems = []
     for name, raw in row.items():
         if name not in fields:
@@ -89,7 +113,7 @@ def to_value(field, raw):
 
 
 def clean_problems(record, row: dict, number: int, *, exclude: list[str], prefix: str = "") -> list[Problem]:
-    """The model's own validation (fields, clean(), constraints) as problems of this row."""
+    """The model's own validation (`full_clean`: fields, clean(), constraints) as problems of this row."""
     try:
         record.full_clean(exclude=exclude)
     except ValidationError as error:

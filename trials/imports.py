@@ -1,18 +1,20 @@
-"""Bulk CSV import per form, with the exports' variable names and the models' own rules.
+"""Bulk CSV import per form, with the exports' variable names and the rules, roles and services of the pages.
 
-A dry run reports every problem as (row, field, value, rule); the commit runs the same checks
+A dry run (`check`) reports every problem as (row, field, value, rule); `commit` runs the same checks
 and saves everything in one transaction or nothing, audited with the reason "import <file name>".
-Rows refer to their patient by `screening_number`, as the exports do, so the forms are imported
-in the order of IMPORTABLE: patients, then screenings, then the treatment and follow-up forms.
-Patients, screenings and PVP procedures have their own rules in `trials.import_cases`.
+Rows refer to their patient by `screening_number`, as the exports do, so the forms are imported in
+the order of FORMS. The calls go one way: here (who may import what, the file) -> `import_cases`
+(each form's rows: model validation, services) -> `import_rows` (reading the file and its cells).
 """
 
-from django.db import IntegrityError, transaction
+from dataclasses import dataclass
 
-from trials import access, import_cases
-from trials.audit import change_context
-from trials.exports.variables import export_fields
-from trials.import_rows import MAX_BYTES, Problem, clean_problems, read_rows, set_values, too_big
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+
+from trials import import_cases
+from trials.import_cases import LEVEL_PREFIX
+from trials.import_rows import MAX_BYTES, Problem, read_rows, read_upload
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -24,40 +26,72 @@ from trials.models import (
     PvpProcedure,
     QolAssessment,
     Screening,
+    TreatedLevel,
     TumourResponse,
 )
+from trials.roles import CLINICIAN, COORDINATOR, has_role
 
-__all__ = ["IMPORTABLE", "MAX_BYTES", "ORDER_NOTE", "Problem", "check", "commit", "expected_columns", "too_big"]
+__all__ = ["FORMS", "IMPORTABLE", "LEVELS", "LEVEL_PREFIX", "MAX_BYTES", "ORDER_NOTE", "Problem", "check", "commit",
+           "expected_columns", "forms_for", "read_upload", "refusal"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImportableForm:
+    """A form that can be imported, and who may import it: exactly the roles that may enter it on its
+    page (`views.common.can_enter_data`, `can_enter_screening`) and write it in the API (`write_roles`);
+    tests/test_import_roles.py holds the three together."""
+
+    name: str
+    model: type[models.Model]
+    roles: tuple[str, ...] = (CLINICIAN,)
+
 
 # In the order the files must be imported: each form refers to records of the forms above it.
-IMPORTABLE = {
-    "patient": Patient,
-    "screening": Screening,
-    "pvp_procedure": PvpProcedure,
-    "infusion": Infusion,
-    "lab_draw": LabDraw,
-    "lab_result": LabResult,
-    "pain": PainAssessment,
-    "qol": QolAssessment,
-    "response": TumourResponse,
-    "adverse_event": AdverseEvent,
-    "end_of_study": EndOfStudy,
-}
-ORDER_NOTE = (
-    "Import the files in this order: patient, screening (a coordinator signs the screenings, or imports "
-    "paper signatures), then pvp_procedure with its pvp_level file, infusion, lab_draw before lab_result, "
-    "pain, qol, response, adverse_event, end_of_study."
+FORMS = (
+    ImportableForm("patient", Patient),
+    # Coordinators fill in the checklist on its page too; its signature is never imported.
+    ImportableForm("screening", Screening, (CLINICIAN, COORDINATOR)),
+    ImportableForm("pvp_procedure", PvpProcedure),
+    ImportableForm("infusion", Infusion),
+    ImportableForm("lab_draw", LabDraw),
+    ImportableForm("lab_result", LabResult),
+    ImportableForm("pain", PainAssessment),
+    ImportableForm("qol", QolAssessment),
+    ImportableForm("response", TumourResponse),
+    ImportableForm("adverse_event", AdverseEvent),
+    ImportableForm("end_of_study", EndOfStudy),
 )
+IMPORTABLE = {form.name: form for form in FORMS}
 LEVELS = "pvp_level"  # the second file of the pvp_procedure form
+ROLE_NAMES = {CLINICIAN: "clinicians", COORDINATOR: "coordinators"}
+ORDER_NOTE = (
+    "Import the files in this order: patient, screening, then a coordinator e-signs each screening in the "
+    "application (which enrols the eligible patients), then pvp_procedure with its pvp_level file, infusion, "
+    "lab_draw before lab_result, pain, qol, response, adverse_event, end_of_study."
+)
+
+
+def refusal(user, form: str) -> Problem | None:
+    """Why `user` may not import `form` (a problem naming the form and the rule), or None."""
+    if form not in IMPORTABLE:
+        return Problem(0, "form", form, f"not an importable form ({', '.join(IMPORTABLE)})")
+    roles = IMPORTABLE[form].roles
+    if not has_role(user, *roles):
+        who = " and ".join(ROLE_NAMES[role] for role in roles)
+        rule = (
+            f"your role may not import this form: only {who} enter {form} on its page, and an import follows the page"
+        )
+        return Problem(0, "form", form, rule)
+    return None
+
+
+def forms_for(user) -> list[str]:
+    """The forms `user` may import, in import order."""
+    return [form.name for form in FORMS if has_role(user, *form.roles)]
 
 
 def expected_columns(form: str) -> list[str]:
-    if form == "patient":
-        return import_cases.patient_columns()
-    if form == LEVELS:
-        return import_cases.level_columns()
-    columns = ["screening_number"] + (["timepoint"] if form == "lab_result" else [])
-    return columns + [field.name for field in export_fields(IMPORTABLE[form], identifiable=False)]
+    return import_cases.columns(TreatedLevel if form == LEVELS else IMPORTABLE[form].model)
 
 
 def check(user, form: str, content: bytes, progress=None, levels: bytes | None = None) -> tuple[list, list[Problem]]:
@@ -65,8 +99,9 @@ def check(user, form: str, content: bytes, progress=None, levels: bytes | None =
 
     `levels` is the PVP levels file, read with the pvp_procedure form only.
     """
-    if form not in IMPORTABLE:
-        return [], [Problem(0, "form", form, f"not an importable form ({', '.join(IMPORTABLE)})")]
+    refused = refusal(user, form)
+    if refused:
+        return [], [refused]
     required = import_cases.PATIENT_REQUIRED if form == "patient" else ["screening_number"]
     rows, problems = read_rows(content, expected_columns(form), required)
     if problems and form == "patient" and problems[0].rule == "required columns are missing":
@@ -76,62 +111,21 @@ def check(user, form: str, content: bytes, progress=None, levels: bytes | None =
         problems = [Problem(0, "columns", problems[0].value, rule)]
     if problems:
         return [], problems
+    problems = import_cases.never_imported_problems(IMPORTABLE[form].model, rows)
     if form == "patient":
-        return import_cases.check_patients(user, rows, progress)
-    model = IMPORTABLE[form]
-    fields = {field.name: field for field in export_fields(model, identifiable=False)}
-    patients = {p.screening_number: p for p in access.patients_for_user(user).select_related("screening")}
-    records, problems, seen, procedures = [], [], set(), {}
-    for number, row in enumerate(rows, start=1):
-        if progress and number % 200 == 0:
-            progress(int(90 * number / len(rows)))
-        key = row.get("screening_number", "").strip()
-        patient = patients.get(key)
-        if patient is None:
-            rule = "no such patient at your sites (import the patient file first)"
-            problems.append(Problem(number, "screening_number", key, rule))
-            continue
-        record = model()
-        row_problems = set_values(record, fields, row, number)
-        if form == "lab_result":
-            record.lab_draw = LabDraw.objects.filter(patient=patient, timepoint=row.get("timepoint")).first()
-            if record.lab_draw is None:
-                rule = "no lab draw of this patient at this timepoint (import lab_draw first)"
-                row_problems.append(Problem(number, "timepoint", row.get("timepoint", ""), rule))
-        else:
-            record.patient = patient
-        if not row_problems and form == "screening":
-            row_problems = import_cases.screening_problems(user, record, row, number)
-        if not row_problems:
-            row_problems = clean_problems(record, row, number, exclude=["version"])
-        natural_key = _natural_key(form, record, patient)
-        if natural_key in seen:
-            row_problems.append(Problem(number, "row", "", "the same record appears twice in the file"))
-        seen.add(natural_key)
-        problems.extend(row_problems)
-        records.append(record)
-        if form == "pvp_procedure":
-            procedures[key] = (record, number)
+        records, row_problems = import_cases.check_patients(user, rows, progress)
+        return records, problems + row_problems
+    records, row_problems = import_cases.check_forms(user, IMPORTABLE[form].model, rows, progress)
     if form == "pvp_procedure":
-        problems += import_cases.check_levels(procedures, levels)
-    return records, problems
-
-
-def _natural_key(form, record, patient):
-    if form == "lab_result":
-        return (patient.pk, getattr(record.lab_draw, "timepoint", None), record.analyte)
-    for name in ("timepoint", "cycle"):
-        if hasattr(record, name):
-            return (patient.pk, getattr(record, name))
-    if form == "adverse_event":
-        return (patient.pk, record.term, record.onset_on, record.other_term)
-    return (patient.pk,)
+        records, level_problems = import_cases.check_levels(records, rows, levels)
+        row_problems += level_problems
+    return records, problems + row_problems
 
 
 SAVE = {
-    "patient": import_cases.save_patient,
-    "screening": import_cases.save_screening,
-    "pvp_procedure": import_cases.save_procedure,
+    "patient": import_cases.save_patients,
+    "pvp_procedure": import_cases.save_procedures,
+    "lab_result": import_cases.save_lab_results,
 }
 
 
@@ -142,11 +136,12 @@ def commit(
     records, problems = check(user, form, content, progress=progress, levels=levels)
     if problems:
         return 0, problems
-    save = SAVE.get(form, lambda record: record.save())
+    save = SAVE.get(form, import_cases.save_forms)
     try:
-        with transaction.atomic(), change_context(user=user, reason=f"import {file_name}"):
-            for record in records:
-                save(record)
+        with transaction.atomic():
+            save(records, user=user, reason=f"import {file_name}")
     except IntegrityError as error:  # a lock, a freeze, or a record created meanwhile
         return 0, [Problem(0, "database", "", str(error).splitlines()[0])]
+    except ValidationError as error:  # a service's own check, e.g. a number taken meanwhile
+        return 0, [Problem(0, "database", "", " ".join(error.messages))]
     return len(records), []

@@ -49,12 +49,16 @@ def start(job: Job, work, *, background: bool = True) -> Job:
     return job
 
 
-# Each export holds its file in memory while it is written: a user's exports run a few at a time.
-MAX_EXPORTS_AT_ONCE = 2
+# Each job holds its file in memory while it works: a user's exports, and imports, run a few at a time.
+MAX_JOBS_AT_ONCE = MAX_EXPORTS_AT_ONCE = 2
+
+
+def jobs_under_way(user, kind: str) -> int:
+    return Job.objects.filter(user=user, kind=kind, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).count()
 
 
 def exports_under_way(user) -> int:
-    return Job.objects.filter(user=user, kind="export", status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).count()
+    return jobs_under_way(user, "export")
 
 
 def purge_expired_files(now=None) -> int:

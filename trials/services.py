@@ -1,5 +1,6 @@
 """Writes that touch several rows or need numbering: called by views, the API and commands alike."""
 
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +32,37 @@ def register_patient(*, site: Site, user=None, reason: str = "initial entry", **
     # Without a user the caller (an import, load_demo) has opened its own audit context.
     with change_context(user=user, reason=reason) if user else nullcontext():
         return Patient.objects.create(site=site, screening_number=f"{site.code}-S{number:03d}", **fields)
+
+
+def screening_number_serial(site: Site, screening_number: str) -> int | None:
+    """The serial of a screening number that follows the site's pattern `<SITE>-S<NNN>`, else None."""
+    match = re.fullmatch(rf"{re.escape(site.code)}-S(\d{{3,}})", screening_number or "")
+    return int(match[1]) if match else None
+
+
+@transaction.atomic
+def register_numbered_patient(
+    *, site: Site, screening_number: str, user=None, reason: str = "initial entry", **fields
+) -> Patient:
+    """Create a patient under the screening number the case already has (brought in by an import,
+    whose other files refer to the patient by it), or the next number when it is blank.
+
+    The number must follow the site's pattern; the database refuses one already used. The site's
+    counter moves past it, so numbers assigned later never collide with it. Enrolment is never set
+    here: a study ID comes only from a coordinator's signature (enrolment.sign_screening).
+    """
+    if not screening_number:
+        return register_patient(site=site, user=user, reason=reason, **fields)
+    site = Site.objects.select_for_update().get(pk=site.pk)  # as in _next_number: no race with it
+    serial = screening_number_serial(site, screening_number)
+    if serial is None:
+        raise ValidationError({"screening_number": _("%(number)s does not follow the site's pattern %(code)s-S001.")
+                               % {"number": screening_number, "code": site.code}})  # fmt: skip
+    if serial > site.last_screening_number:
+        site.last_screening_number = serial
+        site.save(update_fields=["last_screening_number"])
+    with change_context(user=user, reason=reason) if user else nullcontext():
+        return Patient.objects.create(site=site, screening_number=screening_number, **fields)
 
 
 @transaction.atomic

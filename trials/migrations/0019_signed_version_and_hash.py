@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='screening',
             name='signed_content_hash',
-            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name='SHA-256 of the signed content'),
+            field=models.CharField(blank=True, db_default='', editable=False, max_length=64, verbose_name='SHA-256 of the signed content'),
         ),
         migrations.AddField(
             model_name='screening',
@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='screeningevent',
             name='signed_content_hash',
-            field=models.CharField(blank=True, editable=False, max_length=64, verbose_name='SHA-256 of the signed content'),
+            field=models.CharField(blank=True, db_default='', editable=False, max_length=64, verbose_name='SHA-256 of the signed content'),
         ),
         migrations.AddField(
             model_name='screeningevent',

@@ -53,8 +53,9 @@ class Screening(ClinicalRecord):
     signature_meaning = models.CharField(_("meaning of the signature"), max_length=300, blank=True, editable=False)
     # What was signed: the version reviewed and the SHA-256 of its content (enrolment.signed_content).
     signed_version = models.PositiveIntegerField(_("version signed"), null=True, blank=True, editable=False)
+    # db_default: raw SQL loaders (the benchmarks, restores) need not know about it.
     signed_content_hash = models.CharField(_("SHA-256 of the signed content"), max_length=64, blank=True,
-                                           editable=False)  # fmt: skip
+                                           editable=False, db_default="")  # fmt: skip
 
     class Meta:
         constraints = [
