@@ -1,15 +1,29 @@
-"""`load_demo` rebuilds the paper's cohort: its published marginals come out exactly."""
+"""`load_demo` rebuilds the paper's cohort: its published marginals come out exactly; it touches no database
+but an empty one or the demo's own, and never an existing account."""
 
 from collections import Counter
 from io import StringIO
 from statistics import mean, stdev
 
 import pytest
-from django.core.management import call_command
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from pghistory.models import Events
 
+from tests import factories
 from trials import protocol
-from trials.models import AdverseEvent, Infusion, LabResult, Patient, QolAssessment, TreatedLevel, TumourResponse, User
+from trials.models import (
+    AdverseEvent,
+    Infusion,
+    LabResult,
+    Patient,
+    QolAssessment,
+    Site,
+    TreatedLevel,
+    TumourResponse,
+    User,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -113,14 +127,125 @@ def test_every_demo_row_is_audited_with_its_reason(demo):
     assert all(e.pgh_context and "load_demo" in e.pgh_context["reason"] for e in events if e.pgh_label == "insert")
 
 
-def test_loading_twice_changes_nothing(demo, monkeypatch):
-    def snapshot():
-        return (
-            Events.objects.count(),
-            [(u.username, u.password) for u in User.objects.order_by("username")],
-            Patient.objects.count(),
-        )
+def _database_state():
+    """Everything load_demo could touch: rows, audit events, passwords, roles, sites, second factors."""
+    return {
+        "events": Events.objects.count(),
+        "sites": sorted(Site.objects.values_list("code", "name")),
+        "patients": Patient._base_manager.count(),
+        "users": [
+            (
+                user.username,
+                user.password,
+                user.is_staff,
+                user.is_superuser,
+                sorted(user.groups.values_list("name", flat=True)),
+                sorted(user.sites.values_list("code", flat=True)),
+            )
+            for user in User.objects.order_by("username")
+        ],  # fmt: skip
+        "devices": sorted(TOTPDevice.objects.values_list("user__username", "key", "confirmed")),
+        "groups": Group.objects.count(),
+    }
 
-    before = snapshot()
+
+def test_loading_twice_changes_nothing(demo, monkeypatch):
+    before = _database_state()
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    assert _database_state() == before
+    assert "nothing changed" in out.getvalue()
+    assert f"clinician / {PASSWORD}" in out.getvalue()
+
+
+def test_an_existing_demo_account_keeps_its_password_and_second_factor(demo, monkeypatch):
+    clinician = User.objects.get(username="clinician")
+    clinician.set_password("chosen-by-the-tester")
+    clinician.save()
+    TOTPDevice.objects.filter(user__username="data_manager").delete()  # a second-factor reset
+    before = _database_state()
+
+    monkeypatch.setenv("DEMO_PASSWORD", "another-demo-password")  # `make run` with another DEMO_PASSWORD
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+
+    assert _database_state() == before
+    assert User.objects.get(username="clinician").check_password("chosen-by-the-tester")
+    assert User.objects.get(username="coordinator").check_password(PASSWORD)
+    assert not TOTPDevice.objects.filter(user__username="data_manager").exists()
+    assert "clinician / (its own password, kept)" in out.getvalue()
+    assert "no two-factor device" in out.getvalue()
+
+
+def test_a_demo_played_with_is_still_the_demo(demo):
+    """Patients and accounts added at the demo site are the demo's: `make run` starts again."""
+    site = Site.objects.get(code="H01")
+    factories.PatientFactory(site=site)
+    factories.UserFactory(username="tester", role="clinician", site=site)
+    before = _database_state()
     call_command("load_demo", stdout=StringIO())
-    assert snapshot() == before
+    assert _database_state() == before
+
+
+def _another_site():
+    factories.SiteFactory(code="AAA", name="Hospital A")
+
+
+def _a_patient_of_another_site():
+    factories.PatientFactory(site=factories.SiteFactory(code="AAA", name="Hospital A"))
+
+
+def _an_account_named_like_a_demo_role():
+    # The account the old load_demo gave the demo password to.
+    factories.UserFactory(username="data_manager", password="the-real-password")
+
+
+def _a_superuser():
+    factories.UserFactory(username="ops", is_superuser=True, is_staff=True)
+
+
+def _a_real_site_coded_like_the_demo():
+    factories.SiteFactory(code="H01", name="First People's Hospital")
+
+
+def _an_account_of_another_site_on_a_demo_database():
+    call_command("load_demo", stdout=StringIO())
+    factories.UserFactory(username="clinician_b", role="clinician", site=factories.SiteFactory(code="BBB"))
+
+
+@pytest.mark.parametrize(
+    "real_data",
+    [
+        _another_site,
+        _a_patient_of_another_site,
+        _an_account_named_like_a_demo_role,
+        _a_superuser,
+        _a_real_site_coded_like_the_demo,
+        _an_account_of_another_site_on_a_demo_database,
+    ],
+)
+def test_a_database_with_anything_but_the_demo_is_refused_and_left_untouched(monkeypatch, real_data):
+    monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
+    real_data()
+    before = _database_state()
+
+    with pytest.raises(
+        CommandError, match="load_demo refused: this database holds more than the demo study"
+    ) as refused:
+        call_command("load_demo", stdout=StringIO())
+
+    assert refused.value.returncode != 0  # manage.py exits with it
+    assert "Nothing was written" in str(refused.value)
+    assert _database_state() == before
+
+
+def test_the_refusal_names_what_it_found(monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
+    _a_patient_of_another_site()
+    _an_account_named_like_a_demo_role()
+    with pytest.raises(CommandError) as refused:
+        call_command("load_demo", stdout=StringIO())
+    message = str(refused.value)
+    assert "site(s) AAA" in message and "1 patient(s) of other sites" in message
+    assert "account(s) data_manager" in message
+    assert User.objects.get(username="data_manager").check_password("the-real-password")

@@ -114,7 +114,21 @@ def test_the_audit_trail_exports_as_csv_for_data_managers(client, demo):
     client.force_login(demo)
     response = client.get("/exports/audit-trail.csv")
     rows = pd.read_csv(io.StringIO(response.content.decode("utf-8-sig")))
-    assert list(rows.columns) == ["time_utc", "action", "record", "record_id", "user", "reason", "url", "changes"]
+    assert list(rows.columns) == [
+        "time_utc",
+        "action",
+        "record",
+        "record_id",
+        "user",
+        "reason",
+        "url",
+        "changes",
+        "record_deleted",
+        "deleted_record",
+        "deleted_at_utc",
+        "deleted_by",
+        "deletion_reason",
+    ]
     assert (rows["record"] == "trials.Patient").sum() >= 18
     assert rows["reason"].str.contains("load_demo").any()
 

@@ -173,4 +173,5 @@ class TestApiLockAndFreeze:
         assert manager.post("/api/v1/study/unfreeze/", {"reason": "query resolved"}, format="json").json() == {
             "frozen": False,
             "frozen_since": None,
+            "sites_frozen_since": {"AAA": None},
         }

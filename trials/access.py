@@ -4,12 +4,11 @@ Every view, the API and the admin fetch clinical objects through these helpers, 
 in one place. Superusers (operations staff) see everything.
 """
 
-from django.db.models import BigIntegerField, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from pghistory.models import Events
 
+from trials import audit_view
 from trials.models import (
     AdverseEvent,
     EndOfStudy,
@@ -103,33 +102,19 @@ def get_end_of_study_for_user(user, pk) -> EndOfStudy:
     return _patient_form_for_user(EndOfStudy, user, pk)
 
 
-def _snapshot_key(name: str) -> Cast:
-    return Cast(KeyTextTransform(name, "pgh_data"), BigIntegerField())
-
-
 def audit_events_for_user(user) -> QuerySet[Events]:
-    """Audit events of the user's sites, found through the foreign keys in each row snapshot."""
+    """Every audit event of the user's sites and of the accounts they run, those of deleted records
+    included, each annotated with `record_deletion` (trials/audit_view.py): the deletion of its record,
+    its form or its patient, if any.
+
+    Not `Patient.objects` or `LabDraw.objects`: their default manager hides deleted rows, which used to
+    drop the events of a deleted patient's forms and of a deleted draw's results from the trail.
+    """
     events = Events.objects.all()
     if user.is_superuser:
-        return events
-    sites = sites_for_user(user).values("pk")
-    patients = Patient.objects.filter(site__in=sites).values("pk")
-    return events.annotate(
-        snapshot_id=_snapshot_key("id"),
-        snapshot_site=_snapshot_key("site_id"),
-        snapshot_patient=_snapshot_key("patient_id"),
-        snapshot_procedure=_snapshot_key("procedure_id"),
-        snapshot_lab_draw=_snapshot_key("lab_draw_id"),
-    ).filter(
-        Q(pgh_obj_model="trials.Site", snapshot_id__in=sites)
-        | Q(pgh_obj_model="trials.Patient", snapshot_site__in=sites)
-        | Q(snapshot_patient__in=patients)
-        | Q(
-            pgh_obj_model="trials.TreatedLevel",
-            snapshot_procedure__in=PvpProcedure.objects.filter(patient__in=patients).values("pk"),
+        events = audit_view.with_record_patient(events)
+    else:
+        events = audit_view.scoped(
+            events, sites=sites_for_user(user).values("pk"), users=users_run_by(user).values("pk")
         )
-        | Q(
-            pgh_obj_model="trials.LabResult",
-            snapshot_lab_draw__in=LabDraw.objects.filter(patient__in=patients).values("pk"),
-        )
-    )
+    return audit_view.with_record_deletion(events)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from pghistory.models import Events
 
-from trials import access, data_review
+from trials import access, audit_view, data_review
 from trials.audit import change_context
 from trials.models import (
     AdverseEvent,
@@ -286,7 +286,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class AuditTrailAdmin(ReadOnlyAdmin):
     """Every audited insert, update and delete, with its context (user, URL, reason)."""
 
-    list_display = ["pgh_created_at", "pgh_label", "pgh_obj_model", "pgh_obj_id", "user", "reason", "pgh_diff"]
+    list_display = [
+        "pgh_created_at", "pgh_label", "pgh_obj_model", "pgh_obj_id", "user", "reason", "pgh_diff", "record_deleted"
+    ]  # fmt: skip
     list_filter = ["pgh_label", "pgh_obj_model"]
     ordering = ["-pgh_created_at"]
 
@@ -300,6 +302,10 @@ class AuditTrailAdmin(ReadOnlyAdmin):
     @admin.display(description="reason for change")
     def reason(self, event):
         return (event.pgh_context or {}).get("reason", "")
+
+    @admin.display(description="record deleted")
+    def record_deleted(self, event):
+        return audit_view.deletion_note(event)
 
 
 class TokenRevocationForm(forms.ModelForm):

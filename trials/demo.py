@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from trials import protocol
@@ -187,23 +188,61 @@ def _paired_series(before_stats, after_stats, decimals, target_t):
     return before, pair_for_t(before, after, target_t)
 
 
+class DemoRefused(Exception):
+    """The database holds more than the demo study: `load_demo` writes nothing into it."""
+
+
+def _names(queryset, field: str, limit: int = 10) -> str:
+    names = list(queryset.order_by(field).values_list(field, flat=True)[: limit + 1])
+    return ", ".join(names[:limit]) + (", …" if len(names) > limit else "")
+
+
+def demo_refusal() -> str:
+    """Why `load_demo` must not write into this database ('' when it may).
+
+    It may write only into an empty database or one holding nothing but the demo study: the demo site
+    (its code and name), patients of that site, and non-superuser accounts whose every site is the
+    demo site. Anything else is a real study (or a copy of one): the demo would add a site, patients
+    and accounts to it, and earlier versions reset the password of any account named like a demo role.
+    """
+    demo_site = Q(code=DEMO_SITE_CODE, name=DEMO_SITE_NAME)
+    other_sites = Site.objects.exclude(demo_site)
+    other_patients = Patient._base_manager.exclude(site__in=Site.objects.filter(demo_site))
+    other_users = User.objects.filter(Q(is_superuser=True) | Q(sites__isnull=True) | Q(sites__in=other_sites))
+    found = []
+    if other_sites.exists():
+        found.append(f"site(s) {_names(other_sites, 'code')}")
+    if other_patients.exists():
+        found.append(f"{other_patients.count()} patient(s) of other sites")
+    if other_users.exists():
+        found.append(f"account(s) {_names(other_users.distinct(), 'username')}")
+    if not found:
+        return ""
+    return (
+        f"load_demo refused: this database holds more than the demo study ({'; '.join(found)}). "
+        f"The demo is loaded only into an empty database or one holding nothing but the demo (site "
+        f'{DEMO_SITE_CODE} "{DEMO_SITE_NAME}", its patients and the accounts of that site only). '
+        "Nothing was written. For the demo, point DATABASE_URL or EMBEDDED_PGDATA at an empty database."
+    )
+
+
 def ensure_demo_users(password: str, site: Site) -> list[User]:
+    """The demo's account for each role, in ROLES order. A missing one is created with `password`, its
+    role and the demo site; an existing one is left exactly as it is (password, role, sites, second
+    factor): `make run` calls this on every start, and a password changed since must survive it."""
     ensure_role_groups()
     users = []
     for role in ROLES:
-        user, created = User.objects.get_or_create(
-            username=role,
-            defaults={
-                "first_name": role.replace("_", " ").title(),
-                "last_name": "Demo",
-                "is_staff": role == "data_manager",
-            },
-        )
-        if created or not user.check_password(password):
+        user = User.objects.filter(username=role).first()
+        if user is None:
+            user = User(username=role, first_name=role.replace("_", " ").title(), last_name="Demo",
+                        is_staff=role == "data_manager")  # fmt: skip
             user.set_password(password)
             user.save()
-        user.groups.add(Group.objects.get(name=role))
-        user.sites.add(site)
+            user.groups.add(Group.objects.get(name=role))
+            user.sites.add(site)
+            if role == "data_manager":
+                ensure_demo_two_factor(user)
         users.append(user)
     return users
 
@@ -217,12 +256,16 @@ def ensure_demo_two_factor(user: User) -> TOTPDevice:
 
 
 def load_demo(password: str) -> bool:
-    """Create the demo site, users and cohort; returns False when the cohort was already there."""
+    """Create the demo site, its missing accounts and the cohort; returns False when the cohort was
+    already there. Raises DemoRefused, having written nothing, on a database holding anything else."""
     with transaction.atomic():
-        site, _created = Site.objects.get_or_create(code=DEMO_SITE_CODE, defaults={"name": DEMO_SITE_NAME})
-        users = ensure_demo_users(password, site)
-        ensure_demo_two_factor(users[ROLES.index("data_manager")])
-        if site.patients.exists():
+        refusal = demo_refusal()
+        if refusal:
+            raise DemoRefused(refusal)
+        with change_context(reason="load_demo: the demo site and accounts"):
+            site, _created = Site.objects.get_or_create(code=DEMO_SITE_CODE, defaults={"name": DEMO_SITE_NAME})
+            users = ensure_demo_users(password, site)
+        if Patient._base_manager.filter(site=site).exists():
             return False
         clinician, coordinator = users[0], users[1]
         with change_context(user=clinician, reason="load_demo: the paper's cohort"):

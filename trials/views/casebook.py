@@ -95,6 +95,9 @@ def casebook_context(request, pk) -> dict:
 
 
 def render_pdf(context: dict) -> bytes:
+    """The casebook as PDF. A free text holds up to a page or more of text (FREE_TEXT_MAX_CHARS): the
+    table rows split across pages (`splitInRow`) and a word longer than a line is broken
+    (`splitLongWords`, also what wraps Chinese, which has no spaces), so every text is printed whole."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
@@ -107,11 +110,19 @@ def render_pdf(context: dict) -> bytes:
     styles = getSampleStyleSheet()
     for style in styles.byName.values():
         style.fontName = "STSong-Light"
+        style.splitLongWords = True
 
     def text(value) -> str:
         return escape(str(value))
 
+    buffer = io.BytesIO()
     patient, progress_ = context["patient"], context["progress"]
+    margin = 18 * mm
+    document = SimpleDocTemplate(buffer, pagesize=A4, title=f"Casebook {patient}", leftMargin=margin,
+                                 rightMargin=margin, topMargin=margin, bottomMargin=margin)  # fmt: skip
+    # The table fills the frame (less the frame's own padding), never wider: text past it is cut off.
+    label_width = 55 * mm
+    value_width = document.width - label_width - 12
     story = [
         Paragraph(text(f"Casebook {patient.study_id or patient.screening_number} ({patient.screening_number})"),
                   styles["Title"]),
@@ -129,13 +140,16 @@ def render_pdf(context: dict) -> bytes:
     for section in context["sections"]:
         rows = [[Paragraph(text(label), styles["BodyText"]), Paragraph(text(value), styles["BodyText"])]
                 for label, value in section["rows"]]  # fmt: skip
-        table = Table(rows, colWidths=[70 * mm, 100 * mm])
+        # splitInRow: a row taller than a page (a long description) continues on the next page;
+        # without it reportlab refuses the whole PDF (LayoutError).
+        table = Table(rows, colWidths=[label_width, value_width], splitInRow=1)
         table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
         audit = f"{section['changes']} audited change(s)"
         if section["last"]:
             audit += (
                 f"; last {section['last'].pgh_created_at:%Y-%m-%d %H:%M} {section['last_context'].get('reason', '')}"
             )
+        # Kept together on a page when it fits, split where it does not.
         story.append(KeepTogether([Paragraph(text(section["title"]), styles["Heading4"]), table,
                                    Paragraph(text(audit), styles["Italic"])]))  # fmt: skip
     if context["deleted"]:
@@ -150,6 +164,5 @@ def render_pdf(context: dict) -> bytes:
     for query in context["queries"] or []:
         story.append(Paragraph(text(f"{query.record_type}.{query.field}: {query.question} [{query.status}] "
                                     f"{query.answer}"), styles["Normal"]))  # fmt: skip
-    buffer = io.BytesIO()
-    SimpleDocTemplate(buffer, pagesize=A4, title=f"Casebook {patient}").build(story)
+    document.build(story)
     return buffer.getvalue()

@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from trials import access, data_review, exports, jobs, tables
+from trials import access, audit_view, data_review, exports, jobs, tables
 from trials.audit import change_context
 from trials.models import ExportLog
 from trials.models.base import REASON_MAX_CHARS
@@ -78,11 +78,15 @@ def _recent_exports(user):
 
 
 def audit_trail_csv(request):
-    """The audit trail of the user's sites as CSV (data managers): time, action, record, who, why, changes."""
+    """The audit trail of the user's sites as CSV (data managers): time, action, record, who, why, changes.
+
+    Every event, those of deleted records too; the last columns say whether the record was deleted
+    (itself, the form it is part of, or its patient), which one, when, by whom and why."""
     if not has_role(request.user, DATA_MANAGER):
         raise PermissionDenied(_("The audit trail export is for data managers."))
     events = access.audit_events_for_user(request.user).order_by("pgh_created_at", "pgh_id")
-    header = ["time_utc", "action", "record", "record_id", "user", "reason", "url", "changes"]
+    header = ["time_utc", "action", "record", "record_id", "user", "reason", "url", "changes",
+              *audit_view.DELETION_COLUMNS]  # fmt: skip
     rows = []
     for event in events.iterator():
         context = event.pgh_context or {}
@@ -90,6 +94,7 @@ def audit_trail_csv(request):
             event.pgh_created_at.astimezone(UTC).isoformat(), event.pgh_label, event.pgh_obj_model, event.pgh_obj_id,
             context.get("username", context.get("user", "")), context.get("reason", ""), context.get("url", ""),
             json.dumps(event.pgh_diff or event.pgh_data, ensure_ascii=False, default=str),
+            *audit_view.deletion_columns(event),
         ])  # fmt: skip
     with change_context(user=request.user, reason="audit trail exported"):
         ExportLog.objects.create(user=request.user, file_format="audit-csv", identifiable=False)
