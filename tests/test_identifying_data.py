@@ -77,3 +77,13 @@ def test_the_admin_keeps_a_form_with_its_patient(client, data_manager, enrolled_
     client.force_login(data_manager)
     page = client.get(f"/admin/trials/painassessment/{pain.pk}/change/").content.decode()
     assert 'name="patient"' not in page
+
+
+def test_the_casebook_shows_identifying_data_only_to_those_who_may_see_it(client, investigator, clinician, patient_a):
+    client.force_login(investigator)
+    for url in (f"/patients/{patient_a.pk}/casebook/",):
+        assert patient_a.hospital_number not in client.get(url).content.decode()
+    client.force_login(clinician)
+    assert patient_a.hospital_number in client.get(f"/patients/{patient_a.pk}/casebook/").content.decode()
+    logged = SecurityEvent.objects.get(kind=SecurityEvent.Kind.IDENTIFYING_READ)
+    assert logged.user == clinician and "casebook" in logged.detail

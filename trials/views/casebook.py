@@ -15,6 +15,8 @@ from pghistory.models import Events
 
 from trials import access, data_review, progress
 from trials.import_cases import TRANSCRIBED
+from trials.roles import IDENTIFYING_FIELDS, may_see_identifying
+from trials.security import log_identifying_read
 from trials.views.common import DELETABLE_FORMS, field_value, require_study_role
 
 
@@ -23,11 +25,14 @@ def _display(record, field):
     return "—" if value in (None, "") else value
 
 
-def _rows(record):
+def _rows(record, *, identifying: bool):
+    """The record's values; a patient's date of birth, hospital number and initials only for those
+    who may see them (roles.may_see_identifying)."""
+    hidden = {"id", "patient", "procedure", "lab_draw", "site"} | (set() if identifying else set(IDENTIFYING_FIELDS))
     return [
         (str(field.verbose_name), _display(record, field))
         for field in record._meta.concrete_fields
-        if field.name not in {"id", "patient", "procedure", "lab_draw", "site"} and not field.is_relation
+        if field.name not in hidden and not field.is_relation
     ]
 
 
@@ -74,12 +79,15 @@ def casebook_context(request, pk) -> dict:
         for event in events:
             history[(label, event.pgh_obj_id)].append(event)
     sections = []
+    identifying = may_see_identifying(request.user)
+    if identifying:
+        log_identifying_read(request, [patient.screening_number])
     for record in forms + children:
         events = history[(record._meta.label, str(record.pk))]
         last = events[-1] if events else None
         sections.append({
             "title": f"{record._meta.verbose_name}: {record}",
-            "rows": _rows(record),
+            "rows": _rows(record, identifying=identifying),
             "verified": data_review.is_verified(record, keys) if record in forms else None,
             "changes": len(events),
             "last": last,
