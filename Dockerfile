@@ -19,4 +19,6 @@ RUN DATABASE_URL=postgres://build@localhost/build SECRET_KEY=build-only DEBUG=0 
 RUN useradd --system --uid 1000 app && chown -R app /app
 USER app
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers 3 --threads 4 --preload --access-logfile -"]
+# Migrations are not run here: they need the database's owner role, which the application's container
+# never holds (docker-compose.yml runs them first, once, with `manage.py migrate --database owner`).
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--preload", "--access-logfile", "-"]

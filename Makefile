@@ -13,6 +13,15 @@ export UV_PROJECT_ENVIRONMENT := .venv
 
 .PHONY: run test lint sync test-tools clean-db backup restore
 
+# The settings default to production (DEBUG off, HTTPS on, no key). `make run` is a local demo: it
+# switches on what the demo needs, plain HTTP on 127.0.0.1, and signs with a key of its own, made once
+# in var/secret_key (never committed). Migrations run as the database's owner role, the server as the
+# application's role (docs/security.md, "Database roles").
+DEMO_KEY := var/secret_key
+DEMO_ENV = DEBUG=1 HTTPS=0 ALLOWED_HOSTS=127.0.0.1,localhost SECRET_KEY="$$(cat $(DEMO_KEY))"
+# The backup commands: the deployment's SECRET_KEY, or the local demo's.
+KEY_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_KEY) 2>/dev/null)}"
+
 # uv lives in its own small virtual environment so `uv sync` can manage .venv exactly.
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,17 +30,21 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --frozen --quiet
 
-run: sync
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
+$(DEMO_KEY):
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+run: sync $(DEMO_KEY)
+	$(DEMO_ENV) $(PY) manage.py migrate --database owner --noinput
+	$(DEMO_ENV) $(PY) manage.py load_demo
 	@echo
 	@echo "  PVP myeloma study: http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins: clinician, coordinator, investigator, data_manager"
 	@echo "  Password for all four: $(DEMO_PASSWORD)   (set DEMO_PASSWORD to change it)"
-	@echo "  data_manager also asks for a two-factor code: $(PY) manage.py totp_code data_manager"
+	@echo '  data_manager also asks for a two-factor code: DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))" $(PY) manage.py totp_code data_manager'
 	@echo "  Stop with Ctrl-C; the embedded database stops with the server."
 	@echo
-	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
+	$(DEMO_ENV) $(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 lint: sync
 	.venv/bin/ruff check .
@@ -66,7 +79,7 @@ clean-db:
 # Back up the database in use (embedded, or DATABASE_URL) to var/backups/<UTC timestamp>.dump, or to
 # FILE=path. The dump holds identifiable patient data: see docs/backup.md for where to keep it.
 backup: sync
-	$(PY) manage.py backup_database $(if $(FILE),--output "$(FILE)")
+	$(KEY_ENV) $(PY) manage.py backup_database $(if $(FILE),--output "$(FILE)")
 
 # Restore FILE into the database in use, all or nothing. A database that already has tables is
 # refused unless REPLACE=yes, which drops everything in it first (in the same transaction).
@@ -76,4 +89,4 @@ restore: sync
 	  echo "REPLACE=yes drops all current data of the database before restoring (see docs/backup.md)."; \
 	  exit 2; \
 	fi
-	$(PY) manage.py restore_database "$(FILE)" $(if $(filter yes,$(REPLACE)),--replace)
+	$(KEY_ENV) $(PY) manage.py restore_database "$(FILE)" $(if $(filter yes,$(REPLACE)),--replace)

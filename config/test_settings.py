@@ -1,16 +1,28 @@
 """Test settings: a throwaway embedded PostgreSQL (deleted at exit) unless DATABASE_URL is set.
 
-The demo data under var/pgdata is never touched by tests.
+The demo data under var/pgdata is never touched by tests. The tests connect as the application's
+role and the test database is created, migrated and flushed by the owner role, as in production
+(tests/conftest.py).
 """
 
 import os
+import secrets
 import tempfile
+from unittest import mock
 
 if not os.environ.get("DATABASE_URL"):
     os.environ["EMBEDDED_PGDATA"] = tempfile.mkdtemp(prefix="pvp-test-pgdata-")
     os.environ["EMBEDDED_PG_CLEANUP"] = "delete"
 
-from config.settings import *  # noqa: E402, F403
+# Production settings are the default; like `make run`, the tests set what they need: plain HTTP for
+# the test client and the browser tests, and a random key of their own. Only while the settings are
+# read: subprocesses of the tests (`check --deploy`, `make run`) start from the real environment.
+with mock.patch.dict(
+    os.environ, {"HTTPS": "0", "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)}
+):
+    from config.settings import *  # noqa: F403
+
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
 PRODUCTION_PASSWORD_HASHERS = PASSWORD_HASHERS  # noqa: F405 - for the tests of the production hashers
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in production
@@ -24,3 +36,6 @@ JOBS_IN_BACKGROUND = False
 # Parallel outcome statements read an exported snapshot, which cannot see the test's uncommitted
 # data; tests/test_dashboard.py checks the parallel path on committed data (transactional test).
 OUTCOMES_PARALLEL = False
+
+# No mail server: password reset is hidden (tests/test_password_reset.py switches it on).
+EMAIL_HOST = ""

@@ -1,9 +1,19 @@
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config import password_reset
 from trials.views import accounts
+
+# Django's account pages; those of the password reset answer 404 unless a mail server is configured.
+account_urls = [
+    path(str(url.pattern), password_reset.mail_server_required(url.callback), name=url.name)
+    if url.name in password_reset.URL_NAMES
+    else url
+    for url in auth_urls.urlpatterns
+]
 
 urlpatterns = [
     # Before Django's own auth URLs: our login adds the two-factor step.
@@ -11,7 +21,7 @@ urlpatterns = [
     path("accounts/login/code/", accounts.login_two_factor, name="login_two_factor"),
     path("accounts/session/", accounts.session_status, name="session_status"),
     path("accounts/two-factor/", accounts.two_factor, name="two_factor"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     # The admin's own login form would skip the two-factor step.
     path("admin/login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -2,6 +2,7 @@
 
 import os
 
+import psycopg
 import pytest
 
 from tests.factories import PatientFactory, SiteFactory, UserFactory
@@ -9,6 +10,56 @@ from tests.factories import PatientFactory, SiteFactory, UserFactory
 # Playwright's sync API runs an event loop in the test thread; Django would otherwise refuse
 # database access from it.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+# --- Database roles: the tests run as the application's role, the owner makes the test database ---
+
+
+def _connect_default_as(alias: str, credentials: dict) -> None:
+    """Point the "default" connection, in every thread (one settings dict), at a role's credentials."""
+    from django.db import connections
+
+    connections["default"].close()
+    connections["default"].settings_dict.update(credentials[alias])
+
+
+@pytest.fixture(scope="session")
+def database_credentials() -> dict:
+    from django.conf import settings
+
+    return {
+        alias: {key: settings.DATABASES[alias].get(key) for key in ("USER", "PASSWORD")} for alias in settings.DATABASES
+    }
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, database_credentials):
+    """The owner creates and migrates the test database, as it migrates a real one."""
+    _connect_default_as("owner", database_credentials)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, database_credentials):
+    """Then every test runs as the application's role; the owner empties the tables after a
+    transactional test (TRUNCATE is the owner's alone) and drops the test database at the end."""
+    from django.conf import settings
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from trials.backup import connection_parameters
+
+    settings.DATABASES["owner"]["NAME"] = settings.DATABASES["default"]["NAME"]
+
+    def flush_as_owner(operations, statements):
+        with psycopg.connect(**connection_parameters(), autocommit=True) as owner:
+            for statement in statements:
+                owner.execute(statement)
+
+    original_flush = DatabaseOperations.execute_sql_flush
+    DatabaseOperations.execute_sql_flush = flush_as_owner
+    _connect_default_as("default", database_credentials)
+    yield
+    DatabaseOperations.execute_sql_flush = original_flush
+    _connect_default_as("owner", database_credentials)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -52,10 +53,13 @@ def database_snapshot(dbname: str) -> dict:
 
 
 @pytest.fixture
-def demo_study(monkeypatch, data_manager):
-    """The demo study plus the audit events a real study accumulates: a correction, a deletion, a lock."""
+def demo_study(monkeypatch):
+    """The demo study plus the audit events a real study accumulates: a correction, a deletion, a lock.
+
+    Loaded first: load_demo refuses a database that holds anything but the demo."""
     monkeypatch.setenv("DEMO_PASSWORD", "demo-password-for-backup-tests")
     call_command("load_demo")
+    data_manager = User.objects.get(username="data_manager")
     pain = PainAssessment.objects.order_by("pk").first()
     with change_context(user=data_manager, reason="grade re-read from the source document"):
         pain.who_grade = 2 if pain.who_grade != 2 else 1
@@ -68,12 +72,15 @@ def demo_study(monkeypatch, data_manager):
 
 @pytest.fixture
 def scratch_database():
+    """Made by the owner role (the backup commands' role); the application's role may not create databases."""
     name = f"restore_check_{uuid.uuid4().hex[:12]}"
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    with psycopg.connect(**connection_parameters("postgres"), autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     yield name
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with psycopg.connect(**connection_parameters("postgres"), autocommit=True) as server:
+        # Not WITH (FORCE): the owner may not terminate the server's autovacuum workers, which a fresh
+        # restore wakes; a plain DROP cancels them itself (and the tests' own connections are closed).
+        server.execute(f'DROP DATABASE "{name}"')
 
 
 def back_up(tmp_path, capsys):
@@ -143,6 +150,28 @@ def test_the_restored_database_keeps_its_guards(demo_study, scratch_database, tm
         version = database.execute("SELECT last_value FROM trials_data_version").fetchone()[0]
         database.execute("UPDATE trials_site SET name = name || ' (restored)'")
         assert database.execute("SELECT last_value FROM trials_data_version").fetchone()[0] > version
+
+
+def test_a_restored_database_is_the_owners_and_the_application_role_gets_its_rows_back(
+    patient_a, scratch_database, tmp_path, capsys
+):
+    """A dump carries no privileges (role names differ between servers): the restore grants them again."""
+    dump, _report = back_up(tmp_path, capsys)
+    call_command("restore_database", str(dump), dbname=scratch_database)
+    as_application = {**connection.get_connection_params(), "dbname": scratch_database}
+    as_application.pop("cursor_factory", None)
+    with psycopg.connect(**as_application, autocommit=True) as database:
+        assert database.execute("SELECT current_user").fetchone() == (settings.DATABASE_APP_ROLE,)
+        assert database.execute("SELECT count(*) FROM trials_patient").fetchone() == (1,)
+        database.execute("UPDATE trials_site SET name = name || ' (restored)'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            database.execute("TRUNCATE trials_patientevent")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner"):
+            database.execute("ALTER TABLE trials_patient DISABLE TRIGGER ALL")
+        owners = database.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ).fetchall()
+    assert owners == [(settings.DATABASES["owner"]["USER"],)]
 
 
 def test_a_restore_refuses_a_database_that_has_tables_without_replace(tmp_path, capsys, patient_a):

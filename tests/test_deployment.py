@@ -1,9 +1,15 @@
-"""docker-compose.yml cannot be run here (no Docker engine), so it is checked by construction."""
+"""docker-compose.yml cannot be run here (no Docker engine), so it is checked by construction; its
+database init script runs for real, against the test server."""
 
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +53,100 @@ def test_the_dockerfile_installs_from_the_lock_file():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "uv sync --frozen --no-dev" in dockerfile
     assert "COPY pyproject.toml uv.lock" in dockerfile
+
+
+# --- the database roles (docs/security.md, "Database roles") -------------------------------------
+
+
+def test_compose_migrates_as_the_owner_and_serves_as_the_application_role():
+    services = compose()["services"]
+    app, migrate, db = services["app"], services["migrate"], services["db"]
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--database", "owner", "--noinput"]
+    assert urlsplit(migrate["environment"]["DATABASE_OWNER_URL"]).username == "pvp_owner"
+    assert urlsplit(migrate["environment"]["DATABASE_URL"]).username == "pvp_app"
+    assert urlsplit(app["environment"]["DATABASE_URL"]).username == "pvp_app"
+    assert "DATABASE_OWNER_URL" not in app["environment"]  # no owner password in the app's container
+    assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    # The image's superuser only creates the two roles, from the init script.
+    assert db["environment"]["POSTGRES_USER"] not in ("pvp_owner", "pvp_app")
+    assert "./deploy/postgres/initdb:/docker-entrypoint-initdb.d:ro" in db["volumes"]
+    assert "./deploy/postgres/roles.sql:/etc/pvp/roles.sql:ro" in db["volumes"]
+    assert {"PVP_OWNER_PASSWORD", "PVP_APP_PASSWORD"} <= set(db["environment"])
+
+
+def test_the_image_does_not_migrate_as_the_application():
+    command = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    assert "gunicorn" in command and "migrate" not in command
+
+
+@pytest.fixture
+def superuser():
+    """libpq keywords of the embedded test server's superuser (the role the image's init script runs as)."""
+    from django.conf import settings
+
+    from config import embedded_postgres
+
+    if os.environ.get("DATABASE_URL"):
+        pytest.skip("needs the embedded test server, whose superuser is known")
+    database = settings.DATABASES["default"]
+    return {"host": database["HOST"], "port": str(database["PORT"]), "user": embedded_postgres.SUPERUSER}
+
+
+def test_the_init_script_creates_both_roles_and_hands_an_older_database_to_the_owner(superuser):
+    from trials.backup import client_program_folders
+
+    name = f"compose_{uuid.uuid4().hex[:8]}"
+    owner, app = f"{name}_owner", f"{name}_app"
+    with psycopg.connect(**superuser, dbname="postgres", autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(**superuser, dbname=name, autocommit=True) as database:
+            # A database from before the two roles: everything is the superuser's.
+            database.execute("CREATE TABLE trials_site (id bigserial PRIMARY KEY, name text)")
+            database.execute("CREATE FUNCTION trials_guard() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        environment = os.environ | {
+            "PATH": f"{client_program_folders()[0]}:{os.environ['PATH']}",
+            "PGHOST": superuser["host"],
+            "PGPORT": superuser["port"],
+            "POSTGRES_USER": superuser["user"],
+            "POSTGRES_DB": name,
+            "PVP_OWNER_ROLE": owner,
+            "PVP_APP_ROLE": app,
+            "PVP_OWNER_PASSWORD": "owner-password-for-this-test",
+            "PVP_APP_PASSWORD": "app-password-for-this-test",
+            "PVP_ROLES_SQL": str(ROOT / "deploy" / "postgres" / "roles.sql"),
+        }
+        for _run in range(2):  # the second run changes nothing and does not fail
+            script = subprocess.run(
+                ["sh", str(ROOT / "deploy" / "postgres" / "initdb" / "10-roles.sh")],
+                env=environment,
+                capture_output=True,
+                text=True,
+            )
+            assert script.returncode == 0, script.stderr
+        with psycopg.connect(**superuser, dbname=name) as database:
+            powers = database.execute(
+                "SELECT rolname, rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls, "
+                "rolcanlogin, rolpassword IS NOT NULL FROM pg_authid WHERE rolname IN (%s, %s) ORDER BY rolname",
+                [app, owner],
+            ).fetchall()
+            assert powers == [(app, False, True, True), (owner, False, True, True)]
+            owners = database.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database() "
+                "UNION SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public' "
+                "UNION SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                "UNION SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+            ).fetchall()
+            assert owners == [(owner,)]  # the table, its sequence and index, the function
+            rights = database.execute(
+                "SELECT has_database_privilege(%(app)s, current_database(), 'CONNECT'), "
+                "has_database_privilege(%(app)s, current_database(), 'TEMPORARY'), "
+                "has_schema_privilege(%(app)s, 'public', 'USAGE'), has_schema_privilege(%(app)s, 'public', 'CREATE')",
+                {"app": app},
+            ).fetchone()
+            assert rights == (True, False, True, False)
+    finally:
+        with psycopg.connect(**superuser, dbname="postgres", autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            server.execute(f'DROP ROLE IF EXISTS "{owner}", "{app}"')

@@ -20,7 +20,8 @@ def production_environment(**overrides) -> dict:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="edc.example-hospital.cn",
         # Parsed, never connected to: `check --deploy` does not touch the database.
-        DATABASE_URL="postgres://pvp@db.invalid:5432/pvp_edc",
+        DATABASE_URL="postgres://pvp_app@db.invalid:5432/pvp_edc",
+        DATABASE_OWNER_URL="postgres://pvp_owner@db.invalid:5432/pvp_edc",
         DJANGO_SETTINGS_MODULE="config.settings",
     )
     env.update(overrides)
@@ -56,7 +57,33 @@ def test_production_refuses_to_start_without_a_secret_key():
     del env["SECRET_KEY"]
     result = run_check(env)
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def read_settings(env, *names) -> list[str]:
+    code = "import django; django.setup(); from django.conf import settings; " + "; ".join(
+        f"print(settings.{name})" for name in names
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_production_settings_are_the_default():
+    env = production_environment()
+    del env["DEBUG"]
+    env.pop("HTTPS", None)
+    assert read_settings(env, "DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE") == ["False", "True", "True"]
+
+
+def test_debug_on_does_not_bring_a_key_of_its_own():
+    # There is no development key to fall back on: `make run` makes one for the demo (var/secret_key).
+    env = production_environment(DEBUG="1")
+    del env["SECRET_KEY"]
+    result = run_check(env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "secrets.token_urlsafe(50)" in result.stderr  # says how to make one
 
 
 # --- Content-Security-Policy --------------------------------------------------------------------
@@ -88,8 +115,6 @@ def test_templates_have_no_inline_script_style_or_event_handler(template):
 
 # --- No secrets in the repository ---------------------------------------------------------------
 
-# The development default of config/settings.py: it only ever applies with DEBUG on.
-DEVELOPMENT_KEY = "insecure-development-key-not-for-production"
 SECRET_PATTERNS = {
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "AWS access key": re.compile(r"AKIA[0-9A-Z]{16}"),
@@ -98,7 +123,7 @@ SECRET_PATTERNS = {
     "SECRET_KEY value": re.compile(r"SECRET_KEY\s*[=:]\s*[\"']([^\"'$]{8,})[\"']"),
     "password in a URL": re.compile(r"[a-z]+://[^/\s:@]+:([^@\s/$]{6,})@"),
 }
-ALLOWED_VALUES = {DEVELOPMENT_KEY, "pvp-change-me"}  # docker-compose's documented placeholder
+ALLOWED_VALUES = {"pvp-change-me"}  # docker-compose's documented placeholder password
 
 
 def tracked_text_files():
@@ -127,7 +152,6 @@ def test_the_scanner_finds_the_secrets_it_looks_for():
     assert find_secrets(key)
     assert find_secrets('SECRET_KEY = "' + "k" * 50 + '"')
     assert find_secrets("DATABASE_URL=postgres://pvp:" + "s3cr3t-pass" + "@db/pvp")
-    assert not find_secrets('SECRET_KEY = "' + DEVELOPMENT_KEY + '"')
     assert not find_secrets("postgres://pvp:${POSTGRES_PASSWORD:-pvp-change-me}@db:5432/pvp_edc")
 
 
@@ -146,3 +170,13 @@ def test_docker_compose_passes_the_https_switches_through():
     for name in ("HTTPS", "TRUST_X_FORWARDED_PROTO"):
         assert name in environment and f'"{name}"' in settings_source
     assert environment["HTTPS"].startswith("${HTTPS:-")  # overridable for production behind TLS
+
+
+def test_a_database_url_deployment_connects_as_the_application_role_and_names_the_owner_apart():
+    names = ("DATABASES['default']['USER']", "DATABASES['owner']['USER']", "DATABASE_APP_ROLE")
+    assert read_settings(production_environment(), *names) == ["pvp_app", "pvp_owner", "pvp_app"]
+    # The application's container holds no owner credentials: "owner" is its own role, which may
+    # not migrate (tests/test_database_roles.py).
+    without_owner = production_environment()
+    del without_owner["DATABASE_OWNER_URL"]
+    assert read_settings(without_owner, *names) == ["pvp_app", "pvp_app", "pvp_app"]

@@ -1,4 +1,8 @@
-"""`make run` on its own throwaway database: migrate, load the demo, serve the login page, stop cleanly."""
+"""`make run` on its own throwaway database: migrate, load the demo, serve the login page, stop cleanly.
+
+The settings default to production (DEBUG off, HTTPS on, SECRET_KEY required): `make run` sets what
+the local demo needs itself, with a key of its own in var/secret_key.
+"""
 
 import os
 import shutil
@@ -37,7 +41,13 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float) -> str:
 @pytest.fixture
 def run_environment():
     datadir = Path(tempfile.mkdtemp(prefix="pvp-smoke-")) / "pgdata"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DATABASE_OWNER_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS")
+    }
+    # Whatever the shell running the tests has set, the demo must not depend on it.
+    env = {k: v for k, v in env.items() if k not in ("SECRET_KEY", "DEBUG", "HTTPS", "ALLOWED_HOSTS")}
     # The test settings point these at the test database; the server under test gets its own.
     env |= {"EMBEDDED_PGDATA": str(datadir), "EMBEDDED_PG_CLEANUP": "stop", "PORT": str(free_port())}
     env |= {"DEMO_PASSWORD": "smoke-test-password"}
@@ -68,6 +78,10 @@ def test_make_run_serves_the_login_page_and_prints_the_demo_logins(run_environme
     assert "Demo study loaded at site H01: 16 enrolled patients" in output
     assert "Password for all four: smoke-test-password" in output
     assert "clinician, coordinator, investigator, data_manager" in output
+    # The demo's own key: made once, readable by its owner only, never printed.
+    key_file = ROOT / "var" / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().strip() not in output
     # The embedded PostgreSQL stopped with the server: no postmaster left behind.
     deadline = time.monotonic() + 20
     while (datadir / "postmaster.pid").exists() and time.monotonic() < deadline:

