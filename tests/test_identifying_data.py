@@ -87,3 +87,33 @@ def test_the_casebook_shows_identifying_data_only_to_those_who_may_see_it(client
     assert patient_a.hospital_number in client.get(f"/patients/{patient_a.pk}/casebook/").content.decode()
     logged = SecurityEvent.objects.get(kind=SecurityEvent.Kind.IDENTIFYING_READ)
     assert logged.user == clinician and "casebook" in logged.detail
+
+
+def test_a_data_manager_moves_a_patient_between_their_sites_with_a_reason_audited(client, data_manager, site_b):
+    """The one way a patient changes site (finding 8): the administration, by a data manager of both sites."""
+    from django.forms.models import model_to_dict
+
+    data_manager.sites.add(site_b)
+    patient = factories.PatientFactory(site=data_manager.sites.get(code="AAA"))
+    client.force_login(data_manager)
+    url = f"/admin/trials/patient/{patient.pk}/change/"
+    form = {
+        name: value
+        for name, value in model_to_dict(patient).items()
+        if value is not None and name not in ("screening_number", "study_id", "enrolled_on")
+    }
+    form["fractured_levels"] = ",".join(patient.fractured_levels or [])
+    form["site"] = site_b.pk
+    refused = client.post(url, form)
+    assert "A reason for change is required" in refused.content.decode()
+    patient.refresh_from_db()
+    assert patient.site.code == "AAA"
+
+    moved = client.post(url, form | {"reason_for_change": "transferred to hospital B for treatment"})
+    assert moved.status_code == 302, moved.content.decode()[:3000]
+    patient.refresh_from_db()
+    assert patient.site == site_b
+    event = patient.events.order_by("pgh_id").last()
+    assert event.site_id == site_b.pk
+    assert event.pgh_context.metadata["reason"] == "transferred to hospital B for treatment"
+    assert event.pgh_context.metadata["user"] == data_manager.pk
