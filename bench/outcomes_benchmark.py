@@ -60,7 +60,7 @@ SELECT now(), now(), 1, %(site)s, 'BEN-S' || g, 'BEN-' || g, DATE '2015-01-01' +
        CASE WHEN random() < 0.6 THEN 'M' ELSE 'F' END,
        DATE '1950-01-01' + (random() * 10000)::int, 'HN' || g, 'XX', 50 + round((random() * 40)::numeric, 1), 165,
        DATE '2014-01-01', (ARRAY['IgG','IgG','IgA','IgM','light_chain','non_secretory'])[1 + (g %% 6)], 'kappa', 'II',
-       (ARRAY[ARRAY['T11','T12','L1'], ARRAY['T7','T8','T9'], ARRAY['L2','L3','L4']])[1 + (g %% 3)][1:3]
+       string_to_array((ARRAY['T11,T12,L1', 'T7,T8,T9', 'L2,L3,L4'])[1 + (g %% 3)], ',')
 FROM generate_series(%(start)s, %(stop)s) AS g;
 INSERT INTO trials_screening (created_at, updated_at, version, patient_id, screened_on, kps,
     life_expectancy_over_90_days, i1, i2, i3, i5, e1, e2, e3, e4, e5, consent_date, signed_by_id, signed_at,

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "csp",
+    # The task queue in PostgreSQL: exports, imports, backups and the scheduled jobs (trials/tasks.py).
+    "procrastinate.contrib.django",
     "trials",
     # Keeps the database roles' guarantees after every migrate (config/database_roles.py).
     "config.database_roles.DatabaseRolesConfig",
@@ -207,11 +209,50 @@ SPECTACULAR_SETTINGS = {
 # The outcome statements run in parallel on extra connections sharing one snapshot (trials/outcomes.py).
 OUTCOMES_PARALLEL = env.bool("OUTCOMES_PARALLEL", default=True)
 
-# Long exports and imports run in a background thread (trials/jobs.py); tests run them inline.
+# Long exports and imports are tasks in the PostgreSQL queue (procrastinate, trials/tasks.py), run by
+# `manage.py procrastinate worker` processes (`make run` starts one); 0 runs them inside the request
+# (the tests, and debugging).
 JOBS_IN_BACKGROUND = env.bool("JOBS_IN_BACKGROUND", default=True)
+# A worker proves it is alive every JOB_HEARTBEAT_SECONDS; the task of a worker silent for
+# JOB_STALLED_AFTER_SECONDS (killed, its machine gone) is retried by another worker.
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10)
+JOB_STALLED_AFTER_SECONDS = env.float("JOB_STALLED_AFTER_SECONDS", default=60)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": JOB_HEARTBEAT_SECONDS,
+    "stalled_worker_timeout": JOB_STALLED_AFTER_SECONDS,
+}
+PROCRASTINATE_ON_APP_READY = "trials.tasks.on_app_ready"
+# Finished files (exports) live in storage, never in a database row: the file system under
+# MEDIA_ROOT by default (readable by the app's user only), an S3-compatible bucket when
+# STORAGE_S3_BUCKET is set (django-storages; credentials from the usual AWS_* variables).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+STORAGE_S3_BUCKET = env.str("STORAGE_S3_BUCKET", default="")
+STORAGES = {
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": STORAGE_S3_BUCKET,
+                "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", default="") or None,
+                "region_name": env.str("STORAGE_S3_REGION", default="") or None,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "file_overwrite": False,
+            },
+        }
+        if STORAGE_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 # A finished export's file is kept this many days for its owner to download, then purged (the
 # export log keeps its checksum). `manage.py purge_job_files` purges; so does every new job.
 JOB_FILE_RETENTION_DAYS = env.int("JOB_FILE_RETENTION_DAYS", default=7)
+# The nightly backup (trials/tasks.py): pg_dump custom format into BACKUP_DIR, kept BACKUP_KEEP_DAYS.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(BASE_DIR / "var" / "backups")))
+BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=14)
 # Key of the per-patient date shift of de-identified exports (trials/exports/deidentify.py); empty:
 # derived from SECRET_KEY.
 DATE_SHIFT_KEY = env.str("DATE_SHIFT_KEY", default="")

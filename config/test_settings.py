@@ -39,3 +39,6 @@ OUTCOMES_PARALLEL = False
 
 # No mail server: password reset is hidden (tests/test_password_reset.py switches it on).
 EMAIL_HOST = ""
+
+# Export files and uploads of the tests go to a folder of their own, never var/media.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="pvp-test-media-")

@@ -53,6 +53,11 @@ def django_db_setup(django_db_setup, database_credentials):
         with psycopg.connect(**connection_parameters(), autocommit=True) as owner:
             for statement in statements:
                 owner.execute(statement)
+            # The task queue's tables belong to unmanaged models, which Django's flush leaves alone.
+            owner.execute(
+                "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers, procrastinate_workers, "
+                "procrastinate_events RESTART IDENTITY CASCADE"
+            )
 
     original_flush = DatabaseOperations.execute_sql_flush
     DatabaseOperations.execute_sql_flush = flush_as_owner
@@ -146,3 +151,44 @@ def enrolled_patient(site_a, coordinator):
         signed_at=datetime.combine(date(2020, 1, 7), time(9), tzinfo=ZoneInfo("Asia/Shanghai")),
     )
     return enrol_patient(patient, enrolled_on=date(2020, 1, 7))
+
+
+@pytest.fixture
+def queue_worker():
+    """A worker of the task queue (procrastinate) on a thread of the test process, for transactional
+    tests that defer jobs (JOBS_IN_BACKGROUND on). In a thread, unlike `manage.py procrastinate
+    worker`, it sees the test's monkeypatches; tests/test_task_queue.py runs real worker processes."""
+    import asyncio
+    import contextlib
+    import threading
+    import warnings
+
+    from procrastinate import periodic
+    from procrastinate.contrib.django import app
+
+    with warnings.catch_warnings():
+        # A second app on the worker's own connection; the test's defers keep Django's connection.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        worker_app = app.with_connector(app.connector.get_worker_connector())
+    # No periodic tasks here: their deferrer would defer through the test's app and connection.
+    worker_app.periodic_registry = periodic.PeriodicRegistry()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    async def work():
+        async with worker_app.open_async():
+            started.set()
+            await worker_app.run_worker_async(queues=["jobs"], install_signal_handlers=False, listen_notify=True)
+
+    task = loop.create_task(work())
+
+    def run_until_stopped():
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=run_until_stopped, daemon=True)
+    thread.start()
+    assert started.wait(10), "the queue worker did not start"
+    yield worker_app
+    loop.call_soon_threadsafe(task.cancel)
+    thread.join(10)

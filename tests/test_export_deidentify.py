@@ -87,5 +87,5 @@ def test_the_page_offers_them(client, investigator, two_patients):
     client.force_login(investigator)
     assert 'name="shift_dates"' in client.get("/exports/").content.decode()
     started = client.post("/exports/", {"format": "csv", "shift_dates": "on", "drop_free_text": "on"})
-    content = client.get(f"{started['Location']}download/").content
+    content = client.get(f"{started['Location']}download/").getvalue()
     assert tables(content)["manifest"]["deidentification"]["dates_shifted"] is True

@@ -43,7 +43,7 @@ def members(content: bytes) -> dict[str, bytes]:
 
 
 def test_csv_has_one_file_per_form_and_a_bilingual_dictionary(client, demo):
-    files = members(download(client, demo, format="csv").content)
+    files = members(download(client, demo, format="csv").getvalue())
     scripts = set(archive.SCRIPTS.get("csv", ()))
     assert set(files) == {f"{form}.csv" for form in exports.FORMS} | scripts | {
         "data_dictionary.csv", "README.txt", "manifest.json", "SHA256SUMS"}  # fmt: skip
@@ -62,7 +62,7 @@ def test_csv_has_one_file_per_form_and_a_bilingual_dictionary(client, demo):
 
 def test_spss_and_stata_files_read_back_with_their_labels(client, demo):
     for fmt, reader in (("sav", pyreadstat.read_sav), ("dta", pyreadstat.read_dta)):
-        files = members(download(client, demo, format=fmt).content)
+        files = members(download(client, demo, format=fmt).getvalue())
         raw = files[f"infusion.{fmt}"]
         path = f"/tmp/pvp-test-infusion.{fmt}"  # noqa: S108 - a test's scratch file
         with open(path, "wb") as handle:
@@ -75,7 +75,7 @@ def test_spss_and_stata_files_read_back_with_their_labels(client, demo):
 
 
 def test_excel_workbook_has_every_form_and_the_dictionary(client, demo):
-    workbook = pd.read_excel(io.BytesIO(download(client, demo, format="xlsx").content), sheet_name=None)
+    workbook = pd.read_excel(io.BytesIO(download(client, demo, format="xlsx").getvalue()), sheet_name=None)
     assert set(workbook) == set(exports.FORMS) | {"data_dictionary", "about"}
     assert len(workbook["adverse_event"]) == 13
 
@@ -87,7 +87,7 @@ def test_identifiable_exports_need_a_data_manager_and_a_reason(client, demo, mon
     client.force_login(demo)
     refused = client.post("/exports/", {"format": "csv", "identifiable": "on"})
     assert refused.status_code == 302 and not ExportLog.objects.filter(identifiable=True).exists()
-    files = members(download(client, demo, format="csv", identifiable="on", reason="ethics audit request").content)
+    files = members(download(client, demo, format="csv", identifiable="on", reason="ethics audit request").getvalue())
     patients = pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")
     assert {"date_of_birth", "hospital_number", "initials"} <= set(patients.columns)
     log = ExportLog.objects.get(identifiable=True)
@@ -104,7 +104,7 @@ def test_exports_are_scoped_to_the_users_sites(client, demo, outsider):
     outsider.groups.add(*User.objects.get(username="investigator").groups.all())
     client.force_login(outsider)
     job_url = client.post("/exports/", {"format": "csv"})["Location"]
-    files = members(client.get(f"{job_url}download/").content)
+    files = members(client.get(f"{job_url}download/").getvalue())
     assert len(pd.read_csv(io.BytesIO(files["patient.csv"]), encoding="utf-8-sig")) == 0
 
 
@@ -137,7 +137,7 @@ def test_an_export_of_a_frozen_study_says_since_when(client, demo):
     from trials import data_review
 
     data_review.freeze_study(user=demo)
-    files = members(download(client, demo, format="csv").content)
+    files = members(download(client, demo, format="csv").getvalue())
     assert "data frozen since" in files["README.txt"].decode()
 
 

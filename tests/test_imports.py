@@ -139,7 +139,7 @@ def enrolment_state() -> dict[str, str]:
 def export_csv_files(client, user) -> dict[str, str]:
     client.force_login(user)
     job_url = client.post("/exports/", {"format": "csv", "identifiable": "on", "reason": "round trip"})["Location"]
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"{job_url}download/").content))
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"{job_url}download/").getvalue()))
     return {name: archive.read(name).decode("utf-8-sig") for name in archive.namelist() if name.endswith(".csv")}
 
 

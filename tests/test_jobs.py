@@ -22,7 +22,7 @@ def wait_for(job_id, timeout=30):
 
 
 @override_settings(JOBS_IN_BACKGROUND=True)
-def test_an_export_runs_in_the_background_and_reports_progress(client, investigator, site_a):
+def test_an_export_runs_in_the_background_and_reports_progress(client, investigator, site_a, queue_worker):
     for _ in range(3):
         factories.PainAssessmentFactory(patient=factories.PatientFactory(site=site_a))
     client.force_login(investigator)
@@ -36,7 +36,7 @@ def test_an_export_runs_in_the_background_and_reports_progress(client, investiga
 
 
 @override_settings(JOBS_IN_BACKGROUND=True)
-def test_a_job_is_visible_to_its_owner_only(client, investigator, site_a):
+def test_a_job_is_visible_to_its_owner_only(client, investigator, site_a, queue_worker):
     other = factories.UserFactory(role="investigator", site=site_a)
     client.force_login(investigator)
     job_url = client.post("/exports/", {"format": "csv"})["Location"]

@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -259,3 +260,20 @@ def load_script(folder: Path, dump: Path, environment: dict[str, str], *, empty_
             script_errors.seek(0)
             message = script_errors.read().decode(errors="replace").strip()
             raise BackupError(f"pg_restore could not read the whole dump, nothing was changed: {message}")
+
+
+def timestamped_target(directory: Path) -> Path:
+    # UTC so that backups from servers in different time zones sort and compare as they happened.
+    return directory / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.dump"
+
+
+def nightly(now: datetime | None = None) -> BackupResult:
+    """The scheduled backup (trials/tasks.py): a new dump in BACKUP_DIR, then the dumps older than
+    BACKUP_KEEP_DAYS deleted; the newest is never deleted, however old."""
+    directory = Path(settings.BACKUP_DIR)
+    result = back_up(timestamped_target(directory))
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.BACKUP_KEEP_DAYS)
+    for dump in sorted(directory.glob("*.dump"))[:-1]:
+        if datetime.fromtimestamp(dump.stat().st_mtime, UTC) < cutoff:
+            dump.unlink()
+    return result

@@ -8,7 +8,7 @@ the file may hold identifying data, so anybody else is told it does not exist (4
 import json
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -114,7 +114,7 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     def get_queryset(self):
         # The caller's own exports only: a file may hold identifying data.
-        return Job.objects.filter(kind="export", user=self.request.user).defer("content")
+        return Job.objects.filter(kind="export", user=self.request.user)
 
     @extend_schema(request=ExportRequestSerializer, responses={202: ExportJobSerializer})
     def create(self, request, format=None):
@@ -150,10 +150,10 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             raise PermissionDenied(refusal)
         if job.status != Job.Status.DONE:
             raise Conflict(f"The export is {job.status}" + (f": {job.message}" if job.message else "") + ".")
-        content = Job.objects.values_list("content", flat=True).get(pk=job.pk)
-        if content is None:  # purged after its retention time (jobs.purge_expired_files)
+        if not job.file:  # purged after its retention time (jobs.purge_expired_files)
             return Response({"detail": job.message}, status=status.HTTP_410_GONE)
-        response = HttpResponse(bytes(content), content_type=job.content_type)
-        response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
+        response = FileResponse(
+            job.file.open("rb"), as_attachment=True, filename=job.file_name, content_type=job.content_type
+        )
         response["X-Content-SHA256"] = job.sha256  # the checksum shown on the job page and in the audit
         return response

@@ -1,7 +1,7 @@
 """A background job's page: progress while it runs, then the file or the import report."""
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
@@ -12,7 +12,7 @@ from trials.roles import export_download_refusal
 
 def _own_job(request, pk) -> Job:
     # A job's result may hold identifying data: only its owner sees it.
-    return get_object_or_404(Job.objects.defer("content"), pk=pk, user=request.user)
+    return get_object_or_404(Job, pk=pk, user=request.user)
 
 
 def job_page(request, pk):
@@ -20,7 +20,7 @@ def job_page(request, pk):
     # The row counts in the forms' order (the database keeps the manifest as jsonb, which sorts keys).
     tables = (job.result or {}).get("tables", {}) if job.kind == "export" else {}
     rows = [(form, tables[form]) for form in exports.FORMS if form in tables]
-    file_kept = Job.objects.filter(pk=job.pk, content__isnull=False).exists()
+    file_kept = job.kind == "export" and bool(job.file)
     return TemplateResponse(request, "trials/job.html", {"job": job, "table_rows": rows, "file_kept": file_kept})
 
 
@@ -34,8 +34,6 @@ def job_download(request, pk):
     refusal = export_download_refusal(request.user, job)
     if refusal:
         raise PermissionDenied(refusal)
-    if not job.content:  # purged after its retention time (jobs.purge_expired_files)
+    if not job.file:  # purged after its retention time (jobs.purge_expired_files)
         return HttpResponse(job.message, status=410, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(bytes(job.content), content_type=job.content_type)
-    response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
-    return response
+    return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file_name, content_type=job.content_type)

@@ -1,10 +1,9 @@
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from trials.backup import BackupError, back_up
+from trials.backup import BackupError, back_up, timestamped_target
 
 
 class Command(BaseCommand):
@@ -16,8 +15,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--directory",
-            default=str(settings.BASE_DIR / "var" / "backups"),
-            help="folder for <UTC timestamp>.dump (default: var/backups)",
+            default=str(settings.BACKUP_DIR),
+            help="folder for <UTC timestamp>.dump (default: BACKUP_DIR, var/backups)",
         )
         parser.add_argument("--output", help="exact file to write instead (never overwritten)")
 
@@ -25,9 +24,7 @@ class Command(BaseCommand):
         if options["output"]:
             target = Path(options["output"])
         else:
-            # UTC so that backups from servers in different time zones sort and compare as they happened.
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            target = Path(options["directory"]) / f"{stamp}.dump"
+            target = timestamped_target(Path(options["directory"]))
         try:
             result = back_up(target)
         except BackupError as error:
