@@ -11,14 +11,15 @@ DEMO_PASSWORD ?= pvp-demo-2026
 export DEMO_PASSWORD
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: run test lint sync test-tools clean-db backup restore
+.PHONY: run dev logins test lint sync test-tools clean-db backup restore
 
 # The settings default to production (DEBUG off, HTTPS on, no key). `make run` is a local demo: it
 # switches on what the demo needs, plain HTTP on 127.0.0.1, and signs with a key of its own, made once
 # in var/secret_key (never committed). Migrations run as the database's owner role, the server as the
 # application's role (docs/security.md, "Database roles").
 DEMO_KEY := var/secret_key
-DEMO_ENV = DEBUG=1 HTTPS=0 ALLOWED_HOSTS=127.0.0.1,localhost SECRET_KEY="$$(cat $(DEMO_KEY))"
+DEMO_ENV = HTTPS=0 ALLOWED_HOSTS=127.0.0.1,localhost SECRET_KEY="$$(cat $(DEMO_KEY))"
+DEV_ENV = DEBUG=1 $(DEMO_ENV)
 # The backup commands: the deployment's SECRET_KEY, or the local demo's.
 KEY_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat $(DEMO_KEY) 2>/dev/null)}"
 
@@ -34,17 +35,30 @@ $(DEMO_KEY):
 	@mkdir -p $(@D)
 	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
+# The production stack on the embedded database: gunicorn and a task-queue worker (manage.py serve),
+# DEBUG off, static files collected with hashed names.
 run: sync $(DEMO_KEY)
 	$(DEMO_ENV) $(PY) manage.py migrate --database owner --noinput
+	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(PY) manage.py load_demo
+	@$(MAKE) --no-print-directory logins
+	$(DEMO_ENV) $(PY) manage.py serve --bind 127.0.0.1:$(PORT)
+
+# For developers: Django's auto-reloading server, DEBUG on, jobs run inside the request (no worker).
+dev: sync $(DEMO_KEY)
+	$(DEV_ENV) $(PY) manage.py migrate --database owner --noinput
+	$(DEV_ENV) $(PY) manage.py load_demo
+	@$(MAKE) --no-print-directory logins
+	$(DEV_ENV) JOBS_IN_BACKGROUND=0 $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+logins:
 	@echo
 	@echo "  PVP myeloma study: http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins: clinician, coordinator, investigator, data_manager"
 	@echo "  Password for all four: $(DEMO_PASSWORD)   (set DEMO_PASSWORD to change it)"
-	@echo '  data_manager also asks for a two-factor code: DEBUG=1 SECRET_KEY="$$(cat $(DEMO_KEY))" $(PY) manage.py totp_code data_manager'
+	@echo '  data_manager also asks for a two-factor code: SECRET_KEY="$$(cat $(DEMO_KEY))" $(PY) manage.py totp_code data_manager'
 	@echo "  Stop with Ctrl-C; the embedded database stops with the server."
 	@echo
-	$(DEMO_ENV) $(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 lint: sync
 	.venv/bin/ruff check .

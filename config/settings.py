@@ -177,7 +177,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
-WHITENOISE_USE_FINDERS = True  # serve static/ directly in development and tests
+# With DEBUG off (`make run`, production) `collectstatic` writes the files with hashed names
+# (cached forever by browsers) and compressed copies; with DEBUG on they come from static/ as they are.
+WHITENOISE_USE_FINDERS = DEBUG
+# The web server of `make run` (`manage.py serve`) and of the Docker image.
+WEB_WORKERS = env.int("WEB_WORKERS", default=2)
+WEB_THREADS = env.int("WEB_THREADS", default=4)
 
 # API tokens (trials/models/tokens.py) expire after this many days.
 API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)
@@ -245,7 +250,11 @@ STORAGES = {
         if STORAGE_S3_BUCKET
         else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     ),
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 # A finished export's file is kept this many days for its owner to download, then purged (the
 # export log keeps its checksum). `manage.py purge_job_files` purges; so does every new job.

@@ -42,3 +42,8 @@ EMAIL_HOST = ""
 
 # Export files and uploads of the tests go to a folder of their own, never var/media.
 MEDIA_ROOT = tempfile.mkdtemp(prefix="pvp-test-media-")
+
+# Static files straight from static/ (no collectstatic before the tests); `make run`, which the
+# smoke test starts, serves the collected files with hashed names.
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+WHITENOISE_USE_FINDERS = True

@@ -8,18 +8,20 @@ import trials.models.jobs
 
 
 def move_files_to_storage(apps, schema_editor):
-    Job = apps.get_model("trials", "Job")
-    for job in Job.objects.filter(content__isnull=False).only("pk", "file_name").iterator():
-        content = Job.objects.filter(pk=job.pk).values_list("content", flat=True).get()
+    # On the migration's own connection (the owner's, `migrate --database owner`): another would wait
+    # for the lock this transaction holds on the table.
+    jobs = apps.get_model("trials", "Job").objects.using(schema_editor.connection.alias)
+    for job in jobs.filter(content__isnull=False).only("pk", "file_name"):
+        content = jobs.filter(pk=job.pk).values_list("content", flat=True).get()
         job.file.save(job.file_name or f"job-{job.pk}", ContentFile(bytes(content)), save=False)
-        Job.objects.filter(pk=job.pk).update(file=job.file.name)
+        jobs.filter(pk=job.pk).update(file=job.file.name)
 
 
 def move_files_back(apps, schema_editor):
-    Job = apps.get_model("trials", "Job")
-    for job in Job.objects.exclude(file="").iterator():
+    jobs = apps.get_model("trials", "Job").objects.using(schema_editor.connection.alias)
+    for job in jobs.exclude(file=""):
         with job.file.open("rb") as stored:
-            Job.objects.filter(pk=job.pk).update(content=stored.read())
+            jobs.filter(pk=job.pk).update(content=stored.read())
 
 
 class Migration(migrations.Migration):
