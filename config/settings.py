@@ -171,6 +171,8 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
+# One date format in every language, ISO 8601 (2026-11-20): see config/formats/__init__.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 USE_TZ = True
 
 # --- Static files: everything vendored, served by WhiteNoise (hospital intranets have no CDN) --
@@ -213,6 +215,9 @@ SPECTACULAR_SETTINGS = {
 
 # The outcome statements run in parallel on extra connections sharing one snapshot (trials/outcomes.py).
 OUTCOMES_PARALLEL = env.bool("OUTCOMES_PARALLEL", default=True)
+
+# A decimal comma typed in a number field ("1,5") is read as 1.5 (trials/unreadable.py); 0 refuses it.
+DECIMAL_COMMA = env.bool("DECIMAL_COMMA", default=True)
 
 # Long exports and imports are tasks in the PostgreSQL queue (procrastinate, trials/tasks.py), run by
 # `manage.py procrastinate worker` processes (`make run` starts one); 0 runs them inside the request

@@ -3,6 +3,7 @@ from django.contrib.auth import urls as auth_urls
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import set_language
 
 from config import password_reset
 from trials.views import accounts
@@ -24,7 +25,9 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     # The admin's own login form would skip the two-factor step.
     path("admin/login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switch works before login too (the login page has it): it only sets the language
+    # cookie and redirects to a same-site `next` (Django's set_language refuses another host).
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("", include("trials.urls")),
 ]

@@ -248,8 +248,8 @@ class TestPages:
         factories.EndOfStudyFactory(patient=enrolled_patient, end_reason="withdrew_consent")
         client.force_login(coordinator)
         page = client.get("/screenings/flow/").content.decode()
-        assert 'data-step="screened">Screened<br><strong>2</strong>' in page
+        assert 'data-step="screened">Screened<br><strong data-count="screened">2</strong>' in page
         assert 'data-count="ineligible">1<' in page
         assert 'data-criterion="E1"' in page and 'data-criterion="I2"' in page
-        assert 'data-step="with_pvp">Received PVP<br><strong>1</strong>' in page
+        assert 'data-step="with_pvp">Received PVP<br><strong data-count="with_pvp">1</strong>' in page
         assert "withdrew consent: 1" in page

@@ -154,7 +154,7 @@ class TestWithTheDemoStudy:
         cells = [cell.text for row in document.tables[0].rows for cell in row.cells]
         assert cells[:4] == ["Variable", "n", "Before", "After"]
         assert "ALP (U/L)" in cells and "9" in cells  # IgG only: 9 patients
-        assert "isotype=IgG" in "\n".join(p.text for p in document.paragraphs)
+        assert "Isotype: IgG" in "\n".join(p.text for p in document.paragraphs)
 
 
 class TestLive:

@@ -31,7 +31,7 @@ def test_a_clinician_sees_them_and_the_read_is_logged(clinician, patient_a):
 
 
 def test_the_record_page_shows_no_birth_date_to_an_investigator(client, investigator, clinician, patient_a):
-    shown = patient_a.date_of_birth.strftime("%m/%d/%Y")
+    shown = patient_a.date_of_birth.isoformat()  # dates are ISO 8601 on every page (config/formats)
     client.force_login(clinician)
     assert shown in client.get(f"/patients/{patient_a.pk}/").content.decode()
     client.force_login(investigator)

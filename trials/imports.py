@@ -31,7 +31,7 @@ from trials.models import (
 )
 from trials.roles import CLINICIAN, COORDINATOR, has_role
 
-__all__ = ["FORMS", "IMPORTABLE", "LEVELS", "LEVEL_PREFIX", "MAX_BYTES", "ORDER_NOTE", "Problem", "check", "commit",
+__all__ = ["FORMS", "IMPORTABLE", "LEVELS", "LEVEL_PREFIX", "MAX_BYTES", "Problem", "check", "commit",
            "expected_columns", "forms_for", "read_upload", "refusal"]  # fmt: skip
 
 
@@ -64,11 +64,6 @@ FORMS = (
 IMPORTABLE = {form.name: form for form in FORMS}
 LEVELS = "pvp_level"  # the second file of the pvp_procedure form
 ROLE_NAMES = {CLINICIAN: "clinicians", COORDINATOR: "coordinators"}
-ORDER_NOTE = (
-    "Import the files in this order: patient, screening, then a coordinator e-signs each screening in the "
-    "application (which enrols the eligible patients), then pvp_procedure with its pvp_level file, infusion, "
-    "lab_draw before lab_result, pain, qol, response, adverse_event, end_of_study."
-)
 
 
 def refusal(user, form: str) -> Problem | None:

@@ -16,7 +16,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
 
-from trials import patient_summary, protocol, statistics
+from trials import flow, patient_summary, protocol, statistics
 from trials.models import Patient
 
 PAIRED_ALWAYS = ("alp", "calcium", "qol_total")
@@ -330,20 +330,10 @@ def compute_outcomes(frames: StudyFrames, version: int) -> dict:
 
 
 def enrolment_flow(patients: pd.DataFrame) -> dict:
+    """The counts of `flow.step_counts`, the definition the flow diagram and the lists share."""
     if patients.empty:
-        return dict.fromkeys(
-            ("screened", "eligible", "ineligible", "enrolled", "with_pvp", "completed_infusions", "assessed"), 0
-        )
-    enrolled = patients["enrolled"]
-    return {
-        "screened": int(patients["screened"].sum()),
-        "eligible": int((patients["eligible"] == True).sum()),  # noqa: E712 - object column of True/False/None
-        "ineligible": int((patients["eligible"] == False).sum()),  # noqa: E712
-        "enrolled": int(enrolled.sum()),
-        "with_pvp": int((enrolled & patients["with_pvp"]).sum()),
-        "completed_infusions": int((enrolled & (patients["infusions_given"] >= protocol.PLANNED_CYCLES)).sum()),
-        "assessed": int((enrolled & patients["response"].notna()).sum()),
-    }
+        return flow.step_counts(patients)
+    return flow.step_counts(patients.assign(assessed=patients["response"].notna()))
 
 
 def outcomes_for_user(user, filters: OutcomeFilters) -> tuple[dict, StudyFrames]:
@@ -373,3 +363,32 @@ def chart_series(frames: StudyFrames) -> dict:
         grades = enrolled[f"pain_{timepoint}"].dropna()
         shift[timepoint] = [int((grades == grade).sum()) for grade in range(4)]
     return {"lines": lines, "pain_shift": shift}
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """How many enrolled patients have a variable's baseline and follow-up values, and why the others not."""
+
+    enrolled: int
+    pairs: int
+    no_baseline: int  # follow-up only
+    no_follow_up: int  # baseline only
+    neither: int
+
+
+def pair_completeness(frames: StudyFrames, variables) -> dict[str, Pairs]:
+    """Per variable (an analyte, `qol_total` or `pain`): why n is below the number enrolled."""
+    patients = frames.patients
+    enrolled = patients[patients["enrolled"]] if not patients.empty else patients
+    result = {}
+    for variable in variables:
+        before = enrolled[f"{variable}_baseline"].notna()
+        after = enrolled[f"{variable}_follow_up"].notna()
+        result[variable] = Pairs(
+            enrolled=len(enrolled),
+            pairs=int((before & after).sum()),
+            no_baseline=int((~before & after).sum()),
+            no_follow_up=int((before & ~after).sum()),
+            neither=int((~before & ~after).sum()),
+        )
+    return result

@@ -165,6 +165,7 @@ def missing_follow_up_forms(patient: Patient) -> list[str]:
 # --- completeness badges on the record -------------------------------------------------------
 
 COMPLETE, PARTIAL, MISSING = "complete", "partial", "missing"
+AWAITING_SIGNATURE = "awaiting_signature"  # every answer given; the coordinator's e-signature is next
 
 
 def lab_completeness(draw: LabDraw | None) -> str:
@@ -178,4 +179,6 @@ def screening_completeness(patient: Patient) -> str:
     screening = getattr(patient, "screening", None)
     if screening is None:
         return MISSING
-    return COMPLETE if screening.eligible is not None and screening.is_signed else PARTIAL
+    if screening.eligible is None:
+        return PARTIAL  # an "unknown" answer or a missing one
+    return COMPLETE if screening.is_signed else AWAITING_SIGNATURE

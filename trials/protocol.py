@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.utils.functional import lazy
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -509,16 +509,23 @@ def infusion_deviations(
         return []
     deviations = []
     if duration_min is not None and duration_min < MINIMUM_INFUSION_MINUTES:
-        deviations.append(f"infused over {duration_min} min (protocol: at least {MINIMUM_INFUSION_MINUTES} min)")
+        deviations.append(
+            gettext("infused over %(minutes)s min (protocol: at least %(minimum)s min)")
+            % {"minutes": duration_min, "minimum": MINIMUM_INFUSION_MINUTES}
+        )
     if days_since_previous is not None and days_since_previous < MINIMUM_CYCLE_INTERVAL_DAYS:
         deviations.append(
-            f"{days_since_previous} days after the previous cycle (protocol: at least {MINIMUM_CYCLE_INTERVAL_DAYS})"
+            gettext("%(days)s days after the previous cycle (protocol: at least %(minimum)s)")
+            % {"days": days_since_previous, "minimum": MINIMUM_CYCLE_INTERVAL_DAYS}
         )
     if crcl_known and dose_mg is not None:
         if label_dose is None:
-            deviations.append("given although creatinine clearance < 30 ml/min (not recommended)")
+            deviations.append(gettext("given although creatinine clearance < 30 ml/min (not recommended)"))
         elif Decimal(dose_mg) != label_dose:
-            deviations.append(f"dose {dose_mg} mg differs from the renal-adjusted label dose {label_dose} mg")
+            deviations.append(
+                gettext("dose %(dose)s mg differs from the renal-adjusted label dose %(label)s mg")
+                % {"dose": dose_mg, "label": label_dose}
+            )
     return deviations
 
 

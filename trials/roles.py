@@ -1,6 +1,7 @@
 """The four study roles are Django groups; this module is the one place their rights are set."""
 
 from django.contrib.auth.models import Group, Permission
+from django.utils.translation import gettext_lazy
 
 CLINICIAN = "clinician"
 COORDINATOR = "coordinator"
@@ -47,6 +48,33 @@ ROLE_PERMISSIONS = {
     + ["view_securityevent", "view_accessattempt", "delete_accessattempt", "view_accesslog"]
     + ["view_totpdevice", "delete_totpdevice"]
     + IDENTIFYING,
+}
+
+
+# What each role does in the study, in a sentence: the refusal page (templates/403.html) names the
+# user's role and its work, so someone refused knows what they may do instead.
+ROLE_LABELS = {
+    CLINICIAN: gettext_lazy("Clinician"),
+    COORDINATOR: gettext_lazy("Coordinator"),
+    INVESTIGATOR: gettext_lazy("Investigator"),
+    DATA_MANAGER: gettext_lazy("Data manager"),
+}
+ROLE_DUTIES = {
+    CLINICIAN: gettext_lazy(
+        "Clinicians register patients, enter and correct their case forms, answer data queries and import case forms."
+    ),
+    COORDINATOR: gettext_lazy(
+        "Coordinators fill in and e-sign eligibility screenings, verify forms against the source, raise and close "
+        "data queries and import screenings."
+    ),
+    INVESTIGATOR: gettext_lazy(
+        "Investigators read the records, the screening log, the flow and the dashboard, and export the study "
+        "without identifying data."
+    ),
+    DATA_MANAGER: gettext_lazy(
+        "Data managers read every record, lock records, freeze sites or the study, export the study (identifying "
+        "data too, with a reason) and run the accounts of their sites in the administration."
+    ),
 }
 
 

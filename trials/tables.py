@@ -7,6 +7,7 @@ manuscript table is formatted (mean ± SD, p as `<0.001`).
 import csv
 import io
 
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from trials import protocol
@@ -14,14 +15,20 @@ from trials.statistics import format_p
 
 TABLES = ("enrolment", "demographics", "tumour_response", "pain_relief", "paired", "adverse_events")
 
-PAIRED_LABELS = {"alp": "ALP", "calcium": "Ca2+", "qol_total": "QoL total"}
+PAIRED_LABELS = {"alp": "ALP", "calcium": "Ca2+", "qol_total": gettext_lazy("QoL total")}
 
 
 def variable_label(code: str) -> str:
+    """The variable's name in the active language (the analyte's own label when it is not one of the paper's)."""
     if code in PAIRED_LABELS:
-        return PAIRED_LABELS[code]
+        return str(PAIRED_LABELS[code])
     analyte = protocol.ANALYTES_BY_CODE.get(code)
-    return analyte.label.en if analyte else code
+    return analyte.label.for_language(get_language()) if analyte else code
+
+
+def unit_label(unit: str) -> str:
+    """A unit as printed: symbols stay (U/L, mmol/L); the QoL scale's "points" is a word."""
+    return _("points") if unit == "points" else unit
 
 
 def table(name: str, outcomes: dict, ae_detail: dict) -> tuple[list[str], list[list]]:
@@ -141,15 +148,16 @@ def paired_docx(outcomes: dict, caption: str) -> bytes:
     for cell, text in zip(grid.rows[0].cells, header, strict=True):
         cell.text = text
         cell.paragraphs[0].runs[0].font.bold = True
+    to = _("to")  # in a confidence interval: "-3.1 to -1.2" (a dash would read as a minus)
     for variable, r in outcomes["paired"].items():
         ci = r["diff_ci95"]
         cells = grid.add_row().cells
         values = [
-            f"{variable_label(variable)} ({r['unit']})",
+            f"{variable_label(variable)} ({unit_label(r['unit'])})",
             str(r["n"]),
             f"{fmt(r['before_mean'])} ± {fmt(r['before_sd'])}",
             f"{fmt(r['after_mean'])} ± {fmt(r['after_sd'])}",
-            f"{fmt(r['mean_diff'])} ({fmt(ci[0])} to {fmt(ci[1])})" if ci else fmt(r["mean_diff"]),
+            f"{fmt(r['mean_diff'])} ({fmt(ci[0])} {to} {fmt(ci[1])})" if ci else fmt(r["mean_diff"]),
             fmt(r["t"], 3),
             format_p(r["p"]),
             fmt(r["cohens_dz"]),

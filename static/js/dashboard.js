@@ -11,25 +11,55 @@
     return element ? JSON.parse(element.textContent) : null;
   }
 
-  function common(extra) {
-    var options = { animation: false, responsive: true, maintainAspectRatio: false,
-                    plugins: { legend: { display: false } } };
-    return Object.assign(options, extra || {});
+  // The words of each chart (title, axis titles, legends) come from the page in the user's language
+  // (a json_script block: the CSP allows no inline script).
+  function words() {
+    return readJson("chart-words") || { charts: {} };
+  }
+
+  // Paints a white background under each chart, so that a downloaded PNG is not transparent.
+  var whiteBackground = {
+    id: "whiteBackground",
+    beforeDraw: function (chart) {
+      var context = chart.ctx;
+      context.save();
+      context.globalCompositeOperation = "destination-over";
+      context.fillStyle = "#ffffff";
+      context.fillRect(0, 0, chart.width, chart.height);
+      context.restore();
+    },
+  };
+
+  // counts: the y axis counts patients (from zero, whole numbers); otherwise it shows measured values.
+  function common(id, legend, counts) {
+    var text = words().charts[id] || {};
+    return {
+      animation: false, responsive: true, maintainAspectRatio: false,
+      plugins: { legend: { display: legend }, title: { display: Boolean(text.title), text: text.title } },
+      scales: {
+        x: { title: { display: Boolean(text.x), text: text.x } },
+        y: { beginAtZero: counts, ticks: counts ? { precision: 0 } : {},
+             title: { display: Boolean(text.y), text: text.y } },
+      },
+    };
   }
 
   function draw() {
     charts.forEach(function (chart) { chart.destroy(); });
     charts = [];
+    document.documentElement.removeAttribute("data-charts-drawn");
     var data = readJson("chart-data");
+    var text = words();
     if (!data || typeof Chart === "undefined") return;
     document.querySelectorAll("canvas[data-variable]").forEach(function (canvas) {
       var pairs = data.lines[canvas.dataset.variable] || [];
       charts.push(new Chart(canvas, {
         type: "line",
-        data: { labels: ["before", "after"], datasets: pairs.map(function (pair) {
+        data: { labels: [text.before, text.after], datasets: pairs.map(function (pair) {
           return { data: pair, borderColor: "rgba(13,110,253,0.55)", pointRadius: 2, borderWidth: 1.5 };
         }) },
-        options: common(),
+        options: common(canvas.id, false, false),
+        plugins: [whiteBackground],
       }));
     });
     var response = readJson("response-data") || {};
@@ -38,7 +68,8 @@
       charts.push(new Chart(responseCanvas, {
         type: "bar",
         data: { labels: Object.keys(response), datasets: [{ data: Object.values(response), backgroundColor: "#0d6efd" }] },
-        options: common({ scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }),
+        options: common("chart-response", false, true),
+        plugins: [whiteBackground],
       }));
     }
     var painCanvas = document.getElementById("chart-pain");
@@ -46,13 +77,26 @@
       charts.push(new Chart(painCanvas, {
         type: "bar",
         data: { labels: ["0", "I", "II", "III"], datasets: [
-          { label: "baseline", data: data.pain_shift.baseline, backgroundColor: "#adb5bd" },
-          { label: "follow-up", data: data.pain_shift.follow_up, backgroundColor: "#0d6efd" },
+          { label: text.baseline, data: data.pain_shift.baseline, backgroundColor: "#adb5bd" },
+          { label: text.follow_up, data: data.pain_shift.follow_up, backgroundColor: "#0d6efd" },
         ] },
-        options: common({ plugins: { legend: { display: true } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }),
+        options: common("chart-pain", true, true),
+        plugins: [whiteBackground],
       }));
     }
+    // Marks the page once every chart is drawn (what a downloaded image or a test waits for).
+    document.documentElement.setAttribute("data-charts-drawn", String(charts.length));
   }
+
+  // "Download image (PNG)": the chart as drawn, through the link's download attribute (no inline
+  // handler: the CSP forbids them; one listener on the document survives the body's live refresh).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-chart-download]");
+    if (!link) return;
+    var canvas = document.getElementById(link.dataset.chartDownload);
+    if (!canvas) { event.preventDefault(); return; }
+    link.href = canvas.toDataURL("image/png");
+  });
 
   function poll() {
     var body = document.getElementById("dashboard-body");

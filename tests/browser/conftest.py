@@ -70,3 +70,43 @@ def log_in(page, live_server):
         return page
 
     return log_in_as
+
+
+# --- Screen sizes, screenshots and the accessibility check (tests/browser/test_phone_width.py,
+# tests/browser/test_accessibility.py) ---------------------------------------------------------
+
+PHONE = {"width": 375, "height": 740}  # an iPhone SE/mini-class phone in portrait
+TABLET = {"width": 768, "height": 1024}  # an iPad in portrait
+DESKTOP = {"width": 1280, "height": 900}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"  # git-ignored
+# WCAG 2.1 levels A and AA; of axe's "best-practice" rules (advice beyond the standard) only those a
+# user of ours ran into: headerless table columns and a page without a level-one heading.
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BEST_PRACTICES = {"empty-table-header", "page-has-heading-one"}
+
+
+def fits_the_screen(page) -> bool:
+    """Nothing sticks out sideways: the page does not scroll horizontally."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def screenshot(page, *parts: str) -> Path:
+    path = SCREENSHOTS.joinpath(*parts).with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page) -> list[str]:
+    """Run axe-core (bundled by axe-playwright-python) on the page as shown; one line per violation:
+    the rule, its impact, how many elements break it and the first of them."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    tags = [*WCAG_21_AA, "best-practice"]
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": tags}, "resultTypes": ["violations"]})
+    return [
+        f"{violation['id']} ({violation['impact']}, {len(violation['nodes'])}): "
+        + " | ".join(" ".join(node["target"]) for node in violation["nodes"][:4])
+        for violation in results.response["violations"]
+        if set(violation["tags"]) & set(WCAG_21_AA) or violation["id"] in BEST_PRACTICES
+    ]

@@ -93,10 +93,9 @@ def enter_case(me: Clinician, coordinator) -> Patient:
     me.choose("approach", "bipedicular")
     me.fill("bed_rest_days", 3)
     me.fill("operator", "Dr Zhang")
-    me.click("Add a level", role="button")
-    me.click("Add a level", role="button")
+    # The patient's fractured levels are already listed, in order: only the cement is typed.
     for index, (level, cement) in enumerate((("T12", "2.5"), ("L1", "4.5"), ("L2", "4.0"))):
-        me.choose(f"levels-{index}-level", level)
+        assert me.page.locator(f'[name="levels-{index}-level"]').input_value() == level
         me.fill(f"levels-{index}-cement_ml", cement)
     me.save()
 

@@ -11,15 +11,58 @@ from trials import unreadable
 from trials.models.base import REASON_MAX_CHARS, InRange
 
 INITIAL_ENTRY_REASON = "initial entry"
+# Shown by static/js/app.js next to a date the browser cannot read; the picker keeps no text to quote.
+UNREADABLE_DATE = _("This date does not exist (for example 30 February): correct the day, month or year.")
 
 
 class DateInput(forms.DateInput):
-    """The browser's own date picker, which also shows dates in the user's language."""
+    """The browser's own date picker, which also shows dates in the user's language.
+
+    A date the picker cannot read (30 February) would be sent as empty; static/js/app.js stops the
+    submit and says so next to the field.
+    """
 
     input_type = "date"
 
     def __init__(self, attrs=None):
+        attrs = {"data-unreadable-date": UNREADABLE_DATE, **(attrs or {})}
         super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class DecimalInput(forms.TextInput):
+    """Text, not `type=number`: a number input drops a decimal comma ("1,2" arrives as 12) or sends an
+    unreadable value as empty. `inputmode` still brings up the number keypad on a tablet."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"inputmode": "decimal", "autocomplete": "off", **(attrs or {})})
+
+
+class WholeNumberInput(forms.TextInput):
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"inputmode": "numeric", "autocomplete": "off", **(attrs or {})})
+
+
+class TypedDecimalField(forms.DecimalField):
+    """A decimal read exactly as typed (trials.unreadable.read_number), or refused quoting it."""
+
+    widget = DecimalInput
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return unreadable.read_number(value)
+        except ValueError as error:
+            raise forms.ValidationError(str(error), code="invalid") from error
+
+
+def number_formfield(db_field, **kwargs):
+    """ModelForms' `formfield_callback`: number fields as text inputs read by the rule above."""
+    if isinstance(db_field, models.DecimalField):
+        return db_field.formfield(form_class=TypedDecimalField, **kwargs)
+    if isinstance(db_field, models.IntegerField) and not db_field.choices and "widget" not in kwargs:
+        return db_field.formfield(widget=WholeNumberInput, **kwargs)
+    return db_field.formfield(**kwargs)
 
 
 class ClinicalForm(forms.ModelForm):
@@ -38,6 +81,10 @@ class ClinicalForm(forms.ModelForm):
         help_text=_("Required when changing saved data; kept in the audit trail."),
     )
 
+    class Meta:
+        # Subclasses inherit it with `class Meta(ClinicalForm.Meta)`.
+        formfield_callback = number_formfield
+
     def __init__(self, *args, patient=None, **kwargs):
         super().__init__(*args, **kwargs)
         if patient is not None and not self.instance.pk:
@@ -54,6 +101,10 @@ class ClinicalForm(forms.ModelForm):
             model_field = self._model_field(name)
             if isinstance(model_field, models.DateField):
                 field.widget = DateInput()
+            if isinstance(field.widget, forms.RadioSelect):
+                # A radio button labelled "---------" is no answer to offer: an unanswered
+                # required question is already refused by name.
+                field.choices = [(value, label) for value, label in field.choices if value not in ("", None)]
             # The model's range rules run at the form level too, so an impossible value is
             # named even when another check on the same field also fails (3.85 °C: too many
             # decimals *and* outside 35-43 °C).

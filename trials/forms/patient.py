@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -16,7 +17,7 @@ class PatientForm(ClinicalForm):
         required=False,
     )
 
-    class Meta:
+    class Meta(ClinicalForm.Meta):
         model = Patient
         fields = [
             "site",
@@ -44,7 +45,7 @@ class PatientForm(ClinicalForm):
 
 
 class ScreeningForm(ClinicalForm):
-    class Meta:
+    class Meta(ClinicalForm.Meta):
         model = Screening
         fields = ["screened_on", "kps", "life_expectancy_over_90_days", "i1", "i2", "i3", "i5", "consent_date"]
         fields += ["e1", "e2", "e3", "e4", "e5"]
@@ -59,12 +60,16 @@ class ScreeningForm(ClinicalForm):
             field = self.fields.get(criterion.code.lower())
             if field is not None:
                 field.label = f"{criterion.code} — {criterion.text.lazy}"
-                # The other language underneath: the protocol is bilingual, reviewers read both.
-                field.help_text = criterion.text.zh if not str(get_language()).startswith("zh") else criterion.text.en
+                # The other language underneath: the protocol is bilingual, reviewers read both. Marked
+                # with its language, so that a screen reader (and the language test) knows it is English.
+                if str(get_language()).startswith("zh"):
+                    field.help_text = format_html('<span lang="en">{}</span>', criterion.text.en)
+                else:
+                    field.help_text = format_html('<span lang="zh-hans">{}</span>', criterion.text.zh)
 
 
 class EndOfStudyForm(ClinicalForm):
-    class Meta:
+    class Meta(ClinicalForm.Meta):
         model = EndOfStudy
         fields = ["end_date", "end_reason", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}

@@ -5,13 +5,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from trials import protocol
+from trials import flow, labels, protocol
 
 register = template.Library()
 
 BADGES = {
     "complete": ("success", gettext_lazy("complete")),
     "partial": ("warning", gettext_lazy("partial")),
+    "awaiting_signature": ("info", gettext_lazy("complete, awaiting signature")),
     "missing": ("secondary", gettext_lazy("missing")),
 }
 
@@ -68,3 +69,31 @@ def get(mapping, key):
 @register.filter
 def criterion(code):
     return protocol.CRITERIA_BY_CODE[code]
+
+
+@register.simple_tag
+def log_counts(rows):
+    """The study's counts (`flow.step_counts`) of the screening log's rows, from the patients already fetched."""
+    return flow.counts_of(row["patient"] for row in rows)
+
+
+@register.filter
+def label(code, kind: str):
+    """The label of a coded value in the user's language: `{{ term|label:"ae_term" }}`; an unknown code as is."""
+    return labels.label(kind, code)
+
+
+@register.filter
+def query_field(query):
+    """The name of the field a data query asks about, in the user's language (not its code)."""
+    return labels.query_field_label(query)
+
+
+@register.filter
+def form_title(record):
+    return labels.form_title(record)
+
+
+@register.filter
+def analyte_label(code):
+    return labels.analyte_label(code)

@@ -3,17 +3,19 @@ as a printable page (the human-readable copy inspectors ask for)."""
 
 import io
 from collections import defaultdict
-from datetime import UTC
+from datetime import UTC, date, datetime
 from xml.sax.saxutils import escape
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from pghistory.models import Events
 
-from trials import access, data_review, progress
+from trials import access, data_review, labels, progress
 from trials.import_cases import TRANSCRIBED
 from trials.roles import IDENTIFYING_FIELDS, may_see_identifying
 from trials.security import log_identifying_read
@@ -21,8 +23,20 @@ from trials.views.common import DELETABLE_FORMS, field_value, require_study_role
 
 
 def _display(record, field):
+    """A value as a reader of the casebook reads it: labels for codes, yes / no, dates in the format of
+    every page (ISO 8601, config/formats)."""
     value = field_value(record, field)
-    return "—" if value in (None, "") else value
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    if isinstance(value, date):
+        return date_format(value, "DATE_FORMAT")
+    if field.name == "analyte":
+        return labels.analyte_label(record.analyte)
+    return value
 
 
 def _rows(record, *, identifying: bool):
@@ -30,7 +44,7 @@ def _rows(record, *, identifying: bool):
     who may see them (roles.may_see_identifying)."""
     hidden = {"id", "patient", "procedure", "lab_draw", "site"} | (set() if identifying else set(IDENTIFYING_FIELDS))
     return [
-        (str(field.verbose_name), _display(record, field))
+        (labels.field_label(field), _display(record, field))
         for field in record._meta.concrete_fields
         if field.name not in hidden and not field.is_relation
     ]
@@ -86,7 +100,7 @@ def casebook_context(request, pk) -> dict:
         events = history[(record._meta.label, str(record.pk))]
         last = events[-1] if events else None
         sections.append({
-            "title": f"{record._meta.verbose_name}: {record}",
+            "title": labels.form_title(record),
             "rows": _rows(record, identifying=identifying),
             "verified": data_review.is_verified(record, keys) if record in forms else None,
             "changes": len(events),
@@ -126,24 +140,31 @@ def render_pdf(context: dict) -> bytes:
     buffer = io.BytesIO()
     patient, progress_ = context["patient"], context["progress"]
     margin = 18 * mm
-    document = SimpleDocTemplate(buffer, pagesize=A4, title=f"Casebook {patient}", leftMargin=margin,
+    document = SimpleDocTemplate(buffer, pagesize=A4, title=f"{_('Casebook')} {patient}", leftMargin=margin,
                                  rightMargin=margin, topMargin=margin, bottomMargin=margin)  # fmt: skip
     # The table fills the frame (less the frame's own padding), never wider: text past it is cut off.
     label_width = 55 * mm
     value_width = document.width - label_width - 12
+
+    def when(moment) -> str:
+        return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
     story = [
-        Paragraph(text(f"Casebook {patient.study_id or patient.screening_number} ({patient.screening_number})"),
-                  styles["Title"]),
-        Paragraph(text(f"Printed {context['printed_at']:%Y-%m-%d %H:%M} UTC; status {progress_.status_label}; "
-                       f"{progress_.sdv_verified} of {progress_.sdv_total} forms source-verified"), styles["Normal"]),
+        Paragraph(text(_("Casebook %(patient)s (%(screening)s)") % {
+            "patient": patient.study_id or patient.screening_number, "screening": patient.screening_number}),
+            styles["Title"]),
+        Paragraph(text(_("Printed %(when)s; status: %(status)s; %(verified)s of %(total)s forms source-verified") % {
+            "when": when(context["printed_at"]), "status": progress_.status_label,
+            "verified": progress_.sdv_verified, "total": progress_.sdv_total}), styles["Normal"]),
     ]  # fmt: skip
     screening = getattr(patient, "screening", None)
     if screening is not None and screening.is_signed:
+        # The signature's own time to the second, in UTC as in the signature manifest.
         story.append(Paragraph(text(f"{context['signature_label']}: {screening.signed_name}, "
                                     f"{screening.signed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC, "
                                     f"{screening.signature_meaning}"), styles["Normal"]))  # fmt: skip
     for flag in progress_.flags:
-        story.append(Paragraph(text(f"Flag: {flag}"), styles["Normal"]))
+        story.append(Paragraph(text(_("Flag for review: %(flag)s") % {"flag": flag}), styles["Normal"]))
     story.append(Spacer(1, 4 * mm))
     for section in context["sections"]:
         rows = [[Paragraph(text(label), styles["BodyText"]), Paragraph(text(value), styles["BodyText"])]
@@ -152,25 +173,24 @@ def render_pdf(context: dict) -> bytes:
         # without it reportlab refuses the whole PDF (LayoutError).
         table = Table(rows, colWidths=[label_width, value_width], splitInRow=1)
         table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-        audit = f"{section['changes']} audited change(s)"
+        audit = ngettext("%(count)s audited change", "%(count)s audited changes", section["changes"]) % {
+            "count": section["changes"]
+        }
         if section["last"]:
-            audit += (
-                f"; last {section['last'].pgh_created_at:%Y-%m-%d %H:%M} {section['last_context'].get('reason', '')}"
-            )
+            reason = section["last_context"].get("reason", "")
+            audit += f"; {_('last')}: {when(section['last'].pgh_created_at)} {reason}"
         # Kept together on a page when it fits, split where it does not.
         story.append(KeepTogether([Paragraph(text(section["title"]), styles["Heading4"]), table,
                                    Paragraph(text(audit), styles["Italic"])]))  # fmt: skip
     if context["deleted"]:
-        story.append(Paragraph("Deleted forms", styles["Heading3"]))
+        story.append(Paragraph(text(_("Deleted forms")), styles["Heading3"]))
     for record in context["deleted"]:
-        when = f"{record.deleted_at:%Y-%m-%d %H:%M}"
-        line = (
-            f"{record._meta.verbose_name}: {record} — deleted {when} by {record.deleted_by}: {record.deletion_reason}"
-        )
-        story.append(Paragraph(text(line), styles["Normal"]))
-    story.append(Paragraph("Data queries", styles["Heading3"]))
+        deleted = _("deleted %(when)s by %(who)s: %(reason)s") % {
+            "when": when(record.deleted_at), "who": record.deleted_by, "reason": record.deletion_reason}  # fmt: skip
+        story.append(Paragraph(text(f"{labels.form_title(record)} — {deleted}"), styles["Normal"]))
+    story.append(Paragraph(text(_("Data queries")), styles["Heading3"]))
     for query in context["queries"] or []:
-        story.append(Paragraph(text(f"{query.record_type}.{query.field}: {query.question} [{query.status}] "
-                                    f"{query.answer}"), styles["Normal"]))  # fmt: skip
+        story.append(Paragraph(text(f"{query.get_record_type_display()} · {query.field}: {query.question} "
+                                    f"[{query.get_status_display()}] {query.answer}"), styles["Normal"]))  # fmt: skip
     document.build(story)
     return buffer.getvalue()

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from trials import access, data_review, outcomes, tables
 from trials.models import Patient
+from trials.protocol import EbmtCategory, Timepoint
 from trials.statistics import format_p
 from trials.views.common import require_study_role
 
@@ -24,7 +25,7 @@ CONTENT_TYPES = {
 
 
 def _caption(filters: outcomes.OutcomeFilters, result: dict) -> str:
-    applied = ", ".join(f"{key}={value}" for key, value in filters.as_dict().items()) or _("all patients")
+    applied = "; ".join(f"{name}: {value}" for name, value in filter_labels(filters)) or _("all patients")
     since = data_review.frozen_since()
     state = (
         _("data FROZEN since %(since)s UTC") % {"since": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M")}
@@ -41,23 +42,84 @@ def _caption(filters: outcomes.OutcomeFilters, result: dict) -> str:
     }
 
 
+def filter_labels(filters: outcomes.OutcomeFilters) -> list[tuple[str, str]]:
+    """(name, value) of the filters applied, in words: "Fracture region: lumbar", not fracture_region=lumbar."""
+    labels = []
+    if filters.site:
+        labels.append((_("Site"), filters.site))
+    if filters.isotype:
+        labels.append((_("Isotype"), dict(Patient.Isotype.choices)[filters.isotype]))
+    if filters.fracture_region:
+        labels.append((_("Fracture region"), dict(outcomes.protocol.FractureRegion.choices)[filters.fracture_region]))
+    return [(str(name), str(value)) for name, value in labels]
+
+
+def chart_panels(result: dict, frames: outcomes.StudyFrames) -> tuple[list[dict], dict]:
+    """Each plot's words in the user's language, its numbers as a table (the text alternative) and, for
+    the paired outcomes, why n is below the number enrolled; and the words static/js/dashboard.js draws."""
+    series = outcomes.chart_series(frames)
+    pairs = outcomes.pair_completeness(frames, [*outcomes.PAIRED_ALWAYS, "pain"])
+    before, after, patients = _("Before"), _("After"), _("Patients")
+    baseline, follow_up = str(Timepoint.BASELINE.label), str(Timepoint.FOLLOW_UP.label)
+    panels = []
+    for variable in outcomes.PAIRED_ALWAYS:
+        unit = tables.unit_label(result["paired"][variable]["unit"])
+        title = f"{tables.variable_label(variable)} ({unit})"
+        panels.append({
+            "id": f"chart-{variable}", "kind": "pairs", "variable": variable,
+            "title": title, "x": _("Time point"), "y": title,
+            "header": [_("Patient"), before, after],
+            "rows": [[number, *pair] for number, pair in enumerate(series["lines"][variable], start=1)],
+            "pairs": pairs[variable],
+        })  # fmt: skip
+    counts = result["tumour_response"]["counts"]
+    panels.append({
+        "id": "chart-response", "kind": "bars",
+        "title": _("Tumour response (EBMT)"), "x": _("EBMT category"), "y": patients,
+        "header": [_("Category"), patients],
+        "rows": [[f"{code} {EbmtCategory(code).label}", count] for code, count in counts.items()],
+    })  # fmt: skip
+    shift = series["pain_shift"]
+    panels.append({
+        "id": "chart-pain", "kind": "bars", "variable": "pain", "title": _("Pain grade shift (WHO 0–III)"),
+        "x": _("WHO pain grade"), "y": patients, "header": [_("WHO pain grade"), baseline, follow_up],
+        "rows": [[grade, shift["baseline"][index], shift["follow_up"][index]]
+                 for index, grade in enumerate(("0", "I", "II", "III"))],
+        "pairs": pairs["pain"],
+    })  # fmt: skip
+    words = {
+        "before": before,
+        "after": after,
+        "baseline": baseline,
+        "follow_up": follow_up,
+        "charts": {panel["id"]: {"title": panel["title"], "x": panel["x"], "y": panel["y"]} for panel in panels},
+    }
+    return panels, words
+
+
 def dashboard(request):
     require_study_role(request.user)
     filters = outcomes.OutcomeFilters.from_query(request.GET)
     result, frames = outcomes.outcomes_for_user(request.user, filters)
+    panels, words = chart_panels(result, frames)
+    pairs = outcomes.pair_completeness(frames, result["paired"])
     context = {
         "outcomes": result,
         "ae_detail": outcomes.adverse_event_detail(frames),
         "charts": outcomes.chart_series(frames),
+        "chart_panels": panels,
+        "chart_words": words,
         "filters": filters,
         "query": request.GET.urlencode(),
         "paired_rows": [
             (
                 tables.variable_label(variable),
+                tables.unit_label(row["unit"]),
                 row,
                 format_p(row["p"]),
                 format_p(row["shapiro_p"]),
                 format_p(row["wilcoxon_p"]),
+                pairs[variable],
             )
             for variable, row in result["paired"].items()
         ],  # fmt: skip

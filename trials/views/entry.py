@@ -81,7 +81,10 @@ def pvp_form(request, patient_pk):
 
     def build(data, current):
         form = forms.PvpProcedureForm(data, instance=current, patient=patient)
-        return form, forms.TreatedLevelFormSet(data, instance=current, prefix="levels")
+        levels = forms.TreatedLevelFormSet(
+            data, instance=current, prefix="levels", fractured_levels=patient.fractured_levels or ()
+        )
+        return form, levels
 
     form, formset = build(request.POST if request.method == "POST" else None, procedure)
     return edit_record(
@@ -131,8 +134,8 @@ def crcl_panel(request, patient_pk):
     patient = access.get_patient_for_user(request.user, patient_pk)
     form = forms.InfusionForm(request.GET, instance=Infusion(patient=patient), patient=patient)
     form.is_valid()  # only to parse the typed values; errors are shown when the form is saved
-    infusion = Infusion(patient=patient, status="given")
-    for name in ("infused_on", "creatinine_umol_l", "dose_mg"):
+    infusion = Infusion(patient=patient)
+    for name in ("infused_on", "status", "creatinine_umol_l", "dose_mg", "duration_min"):
         setattr(infusion, name, form.cleaned_data.get(name))
     return render(request, "trials/_crcl_panel.html", {"crcl": crcl_panel_context(patient, infusion)})
 
@@ -140,6 +143,7 @@ def crcl_panel(request, patient_pk):
 def crcl_panel_context(patient, infusion) -> dict:
     # A copy: the form's own instance must keep the date empty until the user types one.
     infused_on = infusion.infused_on or timezone.localdate()
+    status, duration_min = infusion.status or Infusion.Status.GIVEN, infusion.duration_min
     infusion = Infusion(
         patient=patient,
         status="given",
@@ -158,6 +162,12 @@ def crcl_panel_context(patient, infusion) -> dict:
         "dose_differs": infusion.crcl_ml_min is not None
         and infusion.dose_mg is not None
         and infusion.dose_mg != infusion.label_dose_mg,
+        # Warned while typing, not only in the record's deviations after saving.
+        "too_short": status == Infusion.Status.GIVEN
+        and duration_min is not None
+        and duration_min < protocol.MINIMUM_INFUSION_MINUTES,
+        "duration_min": duration_min,
+        "minimum_minutes": protocol.MINIMUM_INFUSION_MINUTES,
     }
 
 
@@ -254,6 +264,12 @@ def response_form(request, patient_pk):
         response = TumourResponse(patient=patient)
     loaded = progress.with_progress_data(access.patients_for_user(request.user)).get(pk=patient.pk)
     baseline, follow_up = progress.m_protein(loaded, "baseline"), progress.m_protein(loaded, "follow_up")
+    if request.method == "GET" and request.GET.get("preview") == "ebmt":
+        # htmx, as the category or the marrow and immunofixation results are chosen: the suggestion
+        # and any disagreement with the clinician's category before saving.
+        typed = forms.TumourResponseForm(request.GET, instance=response, patient=patient)
+        typed.is_valid()  # only to read the values; errors are shown when the form is saved
+        return render(request, "trials/_ebmt_suggestion.html", _ebmt_context(typed.instance, baseline, follow_up))
     return _simple(
         request,
         patient,
@@ -261,13 +277,18 @@ def response_form(request, patient_pk):
         forms.TumourResponseForm,
         title=_("EBMT tumour response"),
         anchor="response",
-        context={
-            "m_protein_baseline": baseline,
-            "m_protein_follow_up": follow_up,
-            "suggestion": response.suggested_category(baseline, follow_up),
-            "show_ebmt": True,
-        },
+        context={"show_ebmt": True, **_ebmt_context(response, baseline, follow_up)},
     )
+
+
+def _ebmt_context(response, baseline, follow_up) -> dict:
+    suggestion = response.suggested_category(baseline, follow_up)
+    return {
+        "m_protein_baseline": baseline,
+        "m_protein_follow_up": follow_up,
+        "suggestion": suggestion,
+        "disagrees": bool(suggestion and response.category and suggestion != response.category),
+    }
 
 
 def adverse_event_create(request, patient_pk):

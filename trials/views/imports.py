@@ -19,7 +19,6 @@ def import_page(request):
     context = {
         "forms": forms,
         "columns": {name: imports.expected_columns(name) for name in shown},
-        "order_note": imports.ORDER_NOTE,
     }
     if request.method == "POST":
         form = request.POST.get("form", "")

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from trials import access, data_review, forms, progress, protocol, rules
+from trials import access, data_review, flow, forms, labels, progress, protocol, rules
 from trials.models import Patient
 from trials.roles import COORDINATOR, DATA_MANAGER, has_role
 from trials.services import register_patient
@@ -41,6 +41,7 @@ def patient_list(request):
         patients = patients.filter(status=filters["status"])
     if filters["isotype"]:
         patients = patients.filter(isotype=filters["isotype"])
+    counts = flow.cohort_counts(patients)
     patients = progress.with_progress_data(patients).order_by("site__code", "screening_number")
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
@@ -59,6 +60,7 @@ def patient_list(request):
             "statuses": progress.STATUS_LABELS.items(),
             "isotypes": Patient.Isotype.choices,
             "can_enter_data": can_enter_data(request.user),
+            "counts": counts,
         },
     )
 
@@ -116,7 +118,7 @@ def _review_forms(patient) -> list[dict]:
         {
             "key": f"{data_review.record_type_of(record)}:{record.pk}",
             "version": record.version,
-            "label": f"{record._meta.verbose_name}: {record}",
+            "label": labels.form_title(record),
             "verified": data_review.is_verified(record, keys),
         }
         for record in data_review.patient_forms(patient)

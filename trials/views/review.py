@@ -8,10 +8,19 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from trials import access, data_review
+from trials import access, data_review, labels
 from trials.models import DataQuery
 from trials.roles import COORDINATOR, DATA_MANAGER, has_role
 from trials.views.common import record_url, require_study_role
+
+
+def query_fields(record_type: str) -> list[tuple[str, str]]:
+    """(name, label) of the fields a query may ask about, labelled in the user's language."""
+    model = data_review.RECORD_MODELS[record_type]
+    return [
+        (name, labels.field_label(model._meta.get_field(name)))
+        for name, _label in data_review.queryable_fields(record_type)
+    ]
 
 
 def _queries_for(user):
@@ -53,7 +62,7 @@ def query_create(request):
         raise PermissionDenied
     return TemplateResponse(
         request, "trials/query_form.html",
-        {"record": record, "record_type": record_type, "fields": data_review.queryable_fields(record_type),
+        {"record": record, "record_type": record_type, "fields": query_fields(record_type),
          "patient": data_review.patient_of(record), "error": error, "selected": request.GET.get("field", "")},
     )  # fmt: skip
 
