@@ -68,6 +68,17 @@ def django_db_setup(django_db_setup, database_credentials):
 
 
 @pytest.fixture(autouse=True)
+def _each_test_starts_in_the_default_language():
+    """A request through the test client activates its language in this thread and nothing resets it
+    (LocaleMiddleware does not): a page asked for in Chinese would make the next test's messages Chinese."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _force_login_includes_the_two_factor_code(monkeypatch):
     """`force_login` stands for a completed login, which for a user with a two-factor device includes
     the code: mark the session verified, as django_otp.login does. tests/test_security.py tests the

@@ -168,7 +168,7 @@ def test_a_procedure_is_imported_with_its_levels_or_not_at_all(client, clinician
 def test_the_page_names_the_import_order(client, coordinator):
     client.force_login(coordinator)
     page = client.get("/imports/").content.decode()
-    assert "Import the files in this order: patient, screening" in page
+    assert "Import the files in this order: <code>patient</code>, <code>screening</code>" in page
     assert "pvp_level" in page
 
 
