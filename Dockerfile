@@ -21,4 +21,4 @@ USER app
 EXPOSE 8000
 # Migrations are not run here: they need the database's owner role, which the application's container
 # never holds (docker-compose.yml runs them first, once, with `manage.py migrate --database owner`).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--preload", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "3", "--threads", "4", "--preload", "--access-logfile", "-"]

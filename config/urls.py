@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from django.views.i18n import set_language
 
 from config import password_reset
-from trials.views import accounts
+from trials.views import accounts, health
 
 # Django's account pages; those of the password reset answer 404 unless a mail server is configured.
 account_urls = [
@@ -29,6 +29,9 @@ urlpatterns = [
     # cookie and redirects to a same-site `next` (Django's set_language refuses another host).
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
+    # For the load balancer and the orchestrator (trials/views/health.py): open, no study data.
+    path("health/live/", health.live, name="health_live"),
+    path("health/ready/", health.ready, name="health_ready"),
     path("", include("trials.urls")),
 ]
 

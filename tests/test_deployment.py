@@ -38,15 +38,41 @@ def test_compose_runs_the_official_postgres_image_with_a_named_volume_and_health
 
 
 def test_compose_runs_the_app_under_gunicorn_against_the_database():
-    app = compose()["services"]["app"]
+    app = compose()["services"]["web"]
     assert app["build"]["dockerfile"] == "Dockerfile"
     assert (ROOT / "Dockerfile").exists()
-    assert "gunicorn" in (ROOT / "Dockerfile").read_text()
+    assert '"gunicorn"' in (ROOT / "Dockerfile").read_text() and '"gthread"' in (ROOT / "Dockerfile").read_text()
     assert app["environment"]["DATABASE_URL"].startswith("postgres://")
     assert "@db:5432/" in app["environment"]["DATABASE_URL"]
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     assert app["environment"]["DEBUG"] == "0"
-    assert "/accounts/login/" in " ".join(app["healthcheck"]["test"])
+    assert "/health/ready/" in " ".join(app["healthcheck"]["test"])
+
+
+def test_compose_scales_out_web_and_worker_behind_a_tls_proxy():
+    """`docker compose up --scale web=3 --scale worker=2` works: no fixed port or name on either, both
+    on the same database and file storage, migrations once, the proxy balances over the replicas."""
+    services = compose()["services"]
+    web, worker, proxy, migrate = services["web"], services["worker"], services["proxy"], services["migrate"]
+    for replica in (web, worker):
+        assert "ports" not in replica and "container_name" not in replica  # several replicas can run
+        assert replica["environment"]["DATABASE_URL"] == web["environment"]["DATABASE_URL"]
+        assert "media:/app/var/media" in replica["volumes"]  # export files seen by every replica
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert replica["environment"]["TRUST_X_FORWARDED_PROTO"] == "1"
+    assert "DATABASE_OWNER_URL" not in web["environment"]  # the web replicas hold the application's role only
+    assert worker["command"][:4] == ["python", "manage.py", "procrastinate", "worker"]
+    assert "jobs" in worker["command"][-1] and "schedule" in worker["command"][-1]
+    assert migrate["restart"] == "no"  # a one-off service: the migrations run once, not per replica
+    assert proxy["image"].startswith("caddy:") and {"80:80", "443:443"} <= set(proxy["ports"])
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile and "health_uri /health/ready/" in caddyfile
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    # Nothing a web process would keep to itself: sessions in the database, no cache the app relies on.
+    from django.conf import settings
+
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    assert settings.AXES_HANDLER == "axes.handlers.database.AxesDatabaseHandler"
 
 
 def test_the_dockerfile_installs_from_the_lock_file():
@@ -60,7 +86,7 @@ def test_the_dockerfile_installs_from_the_lock_file():
 
 def test_compose_migrates_as_the_owner_and_serves_as_the_application_role():
     services = compose()["services"]
-    app, migrate, db = services["app"], services["migrate"], services["db"]
+    app, migrate, db = services["web"], services["migrate"], services["db"]
     assert migrate["command"] == ["python", "manage.py", "migrate", "--database", "owner", "--noinput"]
     assert urlsplit(migrate["environment"]["DATABASE_OWNER_URL"]).username == "pvp_owner"
     assert urlsplit(migrate["environment"]["DATABASE_URL"]).username == "pvp_app"

@@ -165,7 +165,7 @@ def test_no_secrets_are_tracked_by_git():
 def test_docker_compose_passes_the_https_switches_through():
     import yaml
 
-    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["app"]["environment"]
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
     settings_source = (ROOT / "config" / "settings.py").read_text()
     for name in ("HTTPS", "TRUST_X_FORWARDED_PROTO"):
         assert name in environment and f'"{name}"' in settings_source

@@ -120,6 +120,9 @@ EXPECTED = {
     "accounts/reset/<uidb64>/<token>/":            Row(get="404    404   404   404   404   404    404   404",
                                                        fill="uidb64=bad_uid token=bad_token"),
     "accounts/reset/done/":                        Row(get="404    404   404   404   404   404    404   404"),
+    # Health endpoints for the load balancer: open, reveal nothing of the study (tests/test_health.py).
+    "health/live/":                                Row(get="200    200   200   200   200   200    200   200"),
+    "health/ready/":                               Row(get="200    200   200   200   200   200    200   200"),
     # Open before login too: the login page has the language switch.
     "i18n/setlang/":                               Row(get="302    302   302   302   302   302    302   302",
                                                        post="302   302   302   302   302   302    302   302",
