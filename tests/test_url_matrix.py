@@ -39,6 +39,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.shortcuts import resolve_url
 from django.test import Client
@@ -606,15 +607,7 @@ def _build_world() -> SimpleNamespace:
         "data_query": data_review.raise_query(
             user=coordinator, record=pain, field="who_grade", question="Grade III or II?"
         ),
-        "job": Job.objects.create(
-            kind="export",
-            user=data_manager,
-            status=Job.Status.DONE,
-            progress=100,
-            file_name="pvp.csv",
-            content_type="text/csv",
-            content=b"study_id\nAAA-001\n",
-        ),  # fmt: skip
+        "job": finished_export(data_manager),
         "clinician_user": users["clinician"],
         "role_group": Group.objects.get(name="clinician"),
         "patient_type": ContentType.objects.get_for_model(Patient),
@@ -805,3 +798,12 @@ def test_every_row_has_one_answer_per_persona():
         for spec in (row.get, row.post, row.patch):
             if spec:
                 _answers(route, spec)
+
+
+def finished_export(user) -> Job:
+    """A finished export whose file is in storage, as a worker leaves it."""
+    job = Job(kind="export", user=user, status=Job.Status.DONE, progress=100, file_name="pvp.csv",
+              content_type="text/csv")  # fmt: skip
+    job.file.save("pvp.csv", ContentFile(b"study_id\nAAA-001\n"), save=False)
+    job.save()
+    return job

@@ -68,3 +68,10 @@ for model, base in ((AccessAttempt, AccessAttemptAdmin), (AccessLog, AccessLogAd
                     (AccessFailureLog, AccessFailureLogAdmin)):  # fmt: skip
     admin.site.unregister(model)
     admin.site.register(model, type(f"Scoped{base.__name__}", (ScopedToUsersRun, base), {}))
+
+# The task queue's own admin (procrastinate) is not offered: its rows carry only a job's id, the
+# study's job pages show each user their jobs, and /health/ready/ reports the queue's depth.
+from procrastinate.contrib.django import admin as procrastinate_admin  # noqa: E402, F401 - registers it first
+from procrastinate.contrib.django.models import ProcrastinateJob  # noqa: E402
+
+admin.site.unregister(ProcrastinateJob)
