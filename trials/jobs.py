@@ -16,7 +16,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, connections, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 
 from trials import access, exports, imports
 from trials.audit import change_context
@@ -26,9 +25,6 @@ logger = logging.getLogger(__name__)
 
 # Each job holds its file in memory while it works: a user's exports, and imports, run a few at a time.
 MAX_JOBS_AT_ONCE = MAX_EXPORTS_AT_ONCE = 2
-RETRIED = gettext_noop(
-    "A worker stopped while running this job; another worker started it again (attempt %(attempt)s)."
-)
 EXPIRED = "The file was deleted after its retention time; export again."
 
 
@@ -57,9 +53,8 @@ def run(job_id: int) -> None:
     job = Job.objects.get(pk=job_id)
     if job.status in (Job.Status.DONE, Job.Status.FAILED):
         return  # finished by an earlier attempt whose worker died before the queue heard of it
-    attempt = job.attempts + 1
-    message = RETRIED % {"attempt": attempt} if attempt > 1 else job.message
-    _update(job, status=Job.Status.RUNNING, attempts=attempt, progress=0, message=message)
+    # More than one attempt: the job's page says that a worker stopped in the middle (trials/job.html).
+    _update(job, status=Job.Status.RUNNING, attempts=job.attempts + 1, progress=0)
     try:
         WORK[job.kind](job)
     except Exception as error:  # noqa: BLE001 - the page must learn that the job failed, and why
