@@ -120,16 +120,19 @@ class AppServer:
 
     def wait_ready(self, timeout: float = 60) -> None:
         until = time.monotonic() + timeout
+        last_answer = "no answer"
         while time.monotonic() < until:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/accounts/login/", timeout=5).status_code == 200:
+                status = httpx.get(f"http://127.0.0.1:{self.port}/accounts/login/", timeout=5).status_code
+                if status == 200:
                     return
-            except httpx.HTTPError:
-                pass
+                last_answer = f"HTTP {status}"
+            except httpx.HTTPError as error:
+                last_answer = type(error).__name__
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {self.log_path}")
+        raise RuntimeError(f"gunicorn did not answer 200 within {timeout} s (last: {last_answer}); see {self.log_path}")
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -167,6 +170,8 @@ def prepare_study(users: int) -> dict:
     from trials.roles import ensure_role_groups
 
     call_command("migrate", database="owner", verbosity=0)
+    # DEBUG off serves hashed static names from the manifest, as `make run` does: without it every page is a 500.
+    call_command("collectstatic", interactive=False, verbosity=0)
     ensure_role_groups()
     site = Site.objects.create(code=SITE, name="Load-test hospital")
 
