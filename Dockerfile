@@ -21,4 +21,6 @@ USER app
 EXPOSE 8000
 # Migrations are not run here: they need the database's owner role, which the application's container
 # never holds (docker-compose.yml runs them first, once, with `manage.py migrate --database owner`).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "3", "--threads", "4", "--preload", "--access-logfile", "-"]
+# gthread workers, JSON logs and the metrics' multiprocess directory (config/gunicorn_conf.py), emptied at
+# each start so that a restarted container does not add up the processes of the previous one.
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus && rm -rf $PROMETHEUS_MULTIPROC_DIR && mkdir -p $PROMETHEUS_MULTIPROC_DIR && exec gunicorn config.wsgi:application --config python:config.gunicorn_conf --bind 0.0.0.0:8000 --workers ${WEB_WORKERS:-3} --threads ${WEB_THREADS:-4} --preload"]

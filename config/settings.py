@@ -19,7 +19,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from config import embedded_postgres
+from config import embedded_postgres, request_log
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,12 +57,19 @@ INSTALLED_APPS = [
     "csp",
     # The task queue in PostgreSQL: exports, imports, backups and the scheduled jobs (trials/tasks.py).
     "procrastinate.contrib.django",
+    # Request latency by view for Prometheus (trials/metrics.py, GET /metrics).
+    "django_prometheus",
     "trials",
     # Keeps the database roles' guarantees after every migrate (config/database_roles.py).
     "config.database_roles.DatabaseRolesConfig",
 ]
 
 MIDDLEWARE = [
+    # First: the request id is set before anything can log (config/request_log.py).
+    "config.request_log.request_log",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Health checks and metrics, before the host check and the HTTPS redirect (trials/middleware.py).
+    "trials.middleware.serve_internal_endpoints",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -215,6 +222,18 @@ SPECTACULAR_SETTINGS = {
 
 # The outcome statements run in parallel on extra connections sharing one snapshot (trials/outcomes.py).
 OUTCOMES_PARALLEL = env.bool("OUTCOMES_PARALLEL", default=True)
+# Computed outcomes are kept per data version in the cache (trials/outcomes.py: study_results) this long.
+OUTCOMES_KEEP_SECONDS = env.int("OUTCOMES_KEEP_SECONDS", default=24 * 3600)
+
+# The cache lives in PostgreSQL (table trials_cache, made by migration trials/0022), so that every app
+# server shares it and a web process holds no state of its own: no Redis, no second service.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "trials_cache",
+        "OPTIONS": {"MAX_ENTRIES": env.int("CACHE_MAX_ENTRIES", default=2000)},
+    }
+}
 
 # A decimal comma typed in a number field ("1,5") is read as 1.5 (trials/unreadable.py); 0 refuses it.
 DECIMAL_COMMA = env.bool("DECIMAL_COMMA", default=True)
@@ -227,6 +246,8 @@ JOBS_IN_BACKGROUND = env.bool("JOBS_IN_BACKGROUND", default=True)
 # JOB_STALLED_AFTER_SECONDS (killed, its machine gone) is retried by another worker.
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10)
 JOB_STALLED_AFTER_SECONDS = env.float("JOB_STALLED_AFTER_SECONDS", default=60)
+# Finished tasks stay in the queue's tables this long (the metrics' task history), then are purged hourly.
+TASK_HISTORY_DAYS = env.int("TASK_HISTORY_DAYS", default=3)
 PROCRASTINATE_WORKER_DEFAULTS = {
     "update_heartbeat_interval": JOB_HEARTBEAT_SECONDS,
     "stalled_worker_timeout": JOB_STALLED_AFTER_SECONDS,
@@ -274,17 +295,18 @@ DATE_SHIFT_KEY = env.str("DATE_SHIFT_KEY", default="")
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-}
+# One JSON object per line on stdout, each with its request id (config/request_log.py); LOG_FORMAT=text
+# for plain lines (`make dev`).
+LOGGING = request_log.logging_config(
+    json_lines=env.str("LOG_FORMAT", default="text" if DEBUG else "json") == "json",
+    level=env.str("LOG_LEVEL", default="WARNING"),
+)
 
 # --- Hostile input: the API answers an oversized or malformed request in JSON (trials/api/views.py); --
 # a NUL character in a query string is refused before it reaches PostgreSQL (trials/middleware.py).
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "trials.api.views.exception_handler"
 MIDDLEWARE.append("trials.middleware.refuse_nul_characters")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")  # last: it times the whole response
 
 # --- E-mail: password reset by e-mail exists only with a mail server (config/password_reset.py) --
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
@@ -324,6 +346,10 @@ def _networks(name: str) -> list[str]:
 # The client address that counts (lockout, security log): the socket's, unless it is one of these
 # reverse proxies; then the address that proxy appended to X-Forwarded-For (trials/security.py).
 TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
+# Who may read GET /metrics (trials/views/metrics.py): by default this machine only. docker-compose.yml
+# sets its private network, which only the services inside it reach.
+METRICS_NETWORKS = _networks("METRICS_NETWORKS") or ["127.0.0.0/8", "::1/128"]
+PROMETHEUS_EXPORT_MIGRATIONS = False  # django-prometheus would query the database at start-up
 AXES_CLIENT_IP_CALLABLE = "trials.security.client_ip"
 
 # Inactivity: signed out after SESSION_IDLE_TIMEOUT seconds without a request; the page warns

@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from django.views.i18n import set_language
 
 from config import password_reset
-from trials.views import accounts, health
+from trials.views import accounts, health, metrics
 
 # Django's account pages; those of the password reset answer 404 unless a mail server is configured.
 account_urls = [
@@ -32,6 +32,8 @@ urlpatterns = [
     # For the load balancer and the orchestrator (trials/views/health.py): open, no study data.
     path("health/live/", health.live, name="health_live"),
     path("health/ready/", health.ready, name="health_ready"),
+    # For Prometheus, from the internal network only (trials/views/metrics.py).
+    path("metrics", metrics.metrics, name="metrics"),
     path("", include("trials.urls")),
 ]
 

@@ -58,6 +58,7 @@ def django_db_setup(django_db_setup, database_credentials):
                 "TRUNCATE procrastinate_jobs, procrastinate_periodic_defers, procrastinate_workers, "
                 "procrastinate_events RESTART IDENTITY CASCADE"
             )
+            owner.execute("TRUNCATE trials_cache")  # DatabaseCache's table has no model either
 
     original_flush = DatabaseOperations.execute_sql_flush
     DatabaseOperations.execute_sql_flush = flush_as_owner

@@ -21,5 +21,10 @@ def test_the_benchmark_seeds_a_complete_schedule_and_measures_it(site_a):
     outcomes_benchmark.seed(site_a, user, 50, 0)
     result = outcomes_benchmark.measure(user, repeat=1)
     assert result["enrolled"] == 50
-    assert result["queries"] == 9
-    assert result["endpoint_ms"] > 0 and result["floor_ms"] > 0
+    # Nothing changed: session, user, roles, audit context, data version, sites, the kept figures; no statement.
+    assert result["kept_queries"] == 8
+    # After a write (sequential path): settled?, the three statements, and keeping the figures (cull count,
+    # the key's row, its write).
+    assert result["queries"] == 8 + 1 + 3 + 5
+    assert result["endpoint_ms"] > 0 and result["endpoint_kept_ms"] > 0 and result["page_ms"] > 0
+    assert result["floor_ms"] > 0

@@ -2,6 +2,7 @@
 database init script runs for real, against the test server."""
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -41,7 +42,11 @@ def test_compose_runs_the_app_under_gunicorn_against_the_database():
     app = compose()["services"]["web"]
     assert app["build"]["dockerfile"] == "Dockerfile"
     assert (ROOT / "Dockerfile").exists()
-    assert '"gunicorn"' in (ROOT / "Dockerfile").read_text() and '"gthread"' in (ROOT / "Dockerfile").read_text()
+    command = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    assert "exec gunicorn config.wsgi:application --config python:config.gunicorn_conf" in command
+    from config import gunicorn_conf
+
+    assert gunicorn_conf.worker_class == "gthread" and gunicorn_conf.accesslog is None
     assert app["environment"]["DATABASE_URL"].startswith("postgres://")
     assert "@db:5432/" in app["environment"]["DATABASE_URL"]
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
@@ -66,7 +71,10 @@ def test_compose_scales_out_web_and_worker_behind_a_tls_proxy():
     assert migrate["restart"] == "no"  # a one-off service: the migrations run once, not per replica
     assert proxy["image"].startswith("caddy:") and {"80:80", "443:443"} <= set(proxy["ports"])
     caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
-    assert "reverse_proxy web:8000" in caddyfile and "health_uri /health/ready/" in caddyfile
+    # Every replica is an upstream of its own (not one name the proxy resolves once); one that is not
+    # ready (503) or refuses connections is left out and the request tried on another.
+    assert re.search(r"dynamic a \{\s*name web\s*port 8000", caddyfile)
+    assert "unhealthy_status 503" in caddyfile and "lb_try_duration" in caddyfile
     assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
     # Nothing a web process would keep to itself: sessions in the database, no cache the app relies on.
     from django.conf import settings
@@ -176,3 +184,15 @@ def test_the_init_script_creates_both_roles_and_hands_an_older_database_to_the_o
         with psycopg.connect(**superuser, dbname="postgres", autocommit=True) as server:
             server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             server.execute(f'DROP ROLE IF EXISTS "{owner}", "{app}"')
+
+
+def test_logs_are_json_lines_with_request_ids_and_metrics_stay_inside():
+    """JSON logs from every service, the proxy's request id passed on, /metrics for the compose network only."""
+    services = compose()["services"]
+    for name in ("web", "worker"):
+        assert services[name]["environment"]["LOG_FORMAT"] == "json", name
+    assert "172.16.0.0/12" in services["web"]["environment"]["METRICS_NETWORKS"]
+    assert "ports" not in services["web"]  # Prometheus reaches web:8000/metrics inside the network only
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert "header_up X-Request-ID {http.request.uuid}" in caddyfile
+    assert "respond /metrics* 404" in caddyfile

@@ -37,3 +37,16 @@ def test_ready_is_503_while_a_migration_is_not_applied(client, monkeypatch):
     monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [("a migration", False)])
     response = client.get("/health/ready/")
     assert response.status_code == 503 and response.json()["migrations"] == "1 not applied"
+
+
+def test_machines_inside_reach_health_and_metrics_by_any_name_over_plain_http(client, settings):
+    """The container's health check asks 127.0.0.1:8000, Prometheus asks web:8000, both over plain HTTP,
+    while the public name is the only allowed host and HTTPS is on."""
+    settings.ALLOWED_HOSTS = ["edc.hospital.example"]
+    settings.SECURE_SSL_REDIRECT = True
+    for host in ("127.0.0.1:8000", "web:8000"):
+        assert client.get("/health/live/", HTTP_HOST=host).status_code == 200
+        assert client.get("/health/ready/", HTTP_HOST=host).status_code == 200
+        assert client.get("/metrics", HTTP_HOST=host).status_code == 200
+        assert client.get("/accounts/login/", HTTP_HOST=host).status_code == 400  # everything else: the host check
+    assert client.get("/accounts/login/", HTTP_HOST="edc.hospital.example").status_code == 301  # then HTTPS

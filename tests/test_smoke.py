@@ -4,6 +4,7 @@ The settings default to production (DEBUG off, HTTPS on, SECRET_KEY required): `
 the local demo needs itself, with a key of its own in var/secret_key.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -72,12 +73,27 @@ def test_make_run_serves_the_login_page_and_prints_the_demo_logins(run_environme
     try:
         page = wait_for(f"http://127.0.0.1:{env['PORT']}/accounts/login/", process, timeout=180)
         assert 'name="password"' in page
+        traced = urllib.request.Request(f"http://127.0.0.1:{env['PORT']}/accounts/login/",  # noqa: S310
+                                        headers={"X-Request-ID": "smoke-request-1"})  # fmt: skip
+        with urllib.request.urlopen(traced, timeout=10) as response:  # noqa: S310 - loopback URL
+            assert response.headers["X-Request-ID"] == "smoke-request-1"
+        metrics = wait_for(f"http://127.0.0.1:{env['PORT']}/metrics", process, timeout=10)
+        # Every gunicorn process's latencies add up in one scrape; the queue's depth comes from the database.
+        assert 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="login"}' in metrics
+        assert 'trials_task_queue_jobs{queue="jobs",status="todo"}' in metrics
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
         output, _ = process.communicate(timeout=60)
     assert "Demo study loaded at site H01: 16 enrolled patients" in output
     assert "Password for all four: smoke-test-password" in output
     assert "clinician, coordinator, investigator, data_manager" in output
+    # The server's logs are JSON lines, one per request, carrying the proxy's request id.
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    traced_lines = [line for line in lines if line.get("request_id") == "smoke-request-1"]
+    assert [(line["logger"], line["status"], line["path"]) for line in traced_lines] == [
+        ("trials.requests", 200, "/accounts/login/")
+    ]
+    assert any(line["logger"] == "gunicorn.error" for line in lines)  # gunicorn's own lines too
     # The demo's own key: made once, readable by its owner only, never printed.
     key_file = ROOT / "var" / "secret_key"
     assert key_file.stat().st_mode & 0o777 == 0o600

@@ -124,6 +124,9 @@ EXPECTED = {
     # Health endpoints for the load balancer: open, reveal nothing of the study (tests/test_health.py).
     "health/live/":                                Row(get="200    200   200   200   200   200    200   200"),
     "health/ready/":                               Row(get="200    200   200   200   200   200    200   200"),
+    # Prometheus: from this machine (METRICS_NETWORKS) only, signed in or not; counts, no study data.
+    # From another address or through a proxy: 404 (tests/test_observability.py).
+    "metrics":                                     Row(get="200    200   200   200   200   200    200   200"),
     # Open before login too: the login page has the language switch.
     "i18n/setlang/":                               Row(get="302    302   302   302   302   302    302   302",
                                                        post="302   302   302   302   302   302    302   302",

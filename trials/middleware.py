@@ -1,6 +1,26 @@
-"""Requests refused before any view runs."""
+"""Requests answered or refused before any view runs."""
 
 from django.http import HttpResponseBadRequest, JsonResponse
+
+
+def serve_internal_endpoints(get_response):
+    """/health/live/, /health/ready/ and /metrics, answered before the host check and the HTTPS redirect.
+
+    Those are asked for by machines on the internal network, by the name they know the server by: the
+    container's health check over plain HTTP on 127.0.0.1, Prometheus as web:8000. With ALLOWED_HOSTS set
+    to the public name and HTTPS on, Django would answer them 400 or 301, so a healthy replica would look
+    dead. They build no URL from the Host header, which is what the host check protects; who may read
+    the metrics is still decided by the metrics view (trials/views/metrics.py).
+    """
+    from trials.views import health, metrics
+
+    endpoints = {"/health/live/": health.live, "/health/ready/": health.ready, "/metrics": metrics.metrics}
+
+    def middleware(request):
+        view = endpoints.get(request.path_info)
+        return view(request) if view is not None else get_response(request)
+
+    return middleware
 
 
 def refuse_nul_characters(get_response):

@@ -2,10 +2,12 @@
 
 Three SQL queries fetch everything (one row per patient with pain and QoL pivoted by the database;
 one row per lab value; one row per adverse event), scoped to the user's sites and filtered; pandas
-and `trials.statistics` do the rest. Nothing is stored or cached: every call recomputes.
+and `trials.statistics` do the rest. `study_results` keeps what they computed per data version (see
+there): asked again while nothing changed, the figures come back without being recomputed.
 """
 
 import csv
+import hashlib
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 
 from trials import flow, patient_summary, protocol, statistics
@@ -176,8 +179,13 @@ class StudyFrames:
     adverse_events: pd.DataFrame  # one row per event of an enrolled patient
 
 
-def fetch_texts(queries, params: dict) -> list[str]:
-    """The results of the statements, in order.
+# True when no transaction that could still commit was under way as the data was read: then every write
+# counted by the data version read before had ended, and the data read includes it (see study_results).
+SETTLED = "NOT EXISTS (SELECT FROM pg_snapshot_xip(pg_current_snapshot()))"
+
+
+def fetch_texts(queries, params: dict) -> tuple[list[str], bool]:
+    """The results of the statements, in order, and whether the data was read SETTLED.
 
     With OUTCOMES_PARALLEL the statements run at the same time on extra connections, each importing
     the snapshot of this transaction (pg_export_snapshot), so all of them see one consistent state of
@@ -185,16 +193,20 @@ def fetch_texts(queries, params: dict) -> list[str]:
     so the test suite (which runs inside a transaction) uses the sequential path.
     """
     if not settings.OUTCOMES_PARALLEL:
-        return [fetch_text(query, params) for query in queries]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {SETTLED}")  # noqa: S608 - a constant
+            settled = cursor.fetchone()[0]
+        return [fetch_text(query, params) for query in queries], settled
 
     statements = [aggregated_statement(query, params) for query in queries]
     # The exported snapshot lives as long as the exporting transaction: keep one open meanwhile
     # (savepoint=False: a snapshot cannot be exported from a subtransaction).
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_export_snapshot()")
-            snapshot = cursor.fetchone()[0]
-        return _run_in_parallel(statements, snapshot)
+            # One statement, so the exported snapshot is the one SETTLED looks at.
+            cursor.execute(f"SELECT pg_export_snapshot(), {SETTLED}")  # noqa: S608 - a constant
+            snapshot, settled = cursor.fetchone()
+        return _run_in_parallel(statements, snapshot), settled
 
 
 def _run_in_parallel(statements: list[str], snapshot: str) -> list[str]:
@@ -235,9 +247,10 @@ def _parse(query: Query, text: str, **read_options) -> pd.DataFrame:
     )
 
 
-def load_frames(user, filters: OutcomeFilters) -> StudyFrames:
+def load_frames(user, filters: OutcomeFilters) -> tuple[StudyFrames, bool]:
+    """The frames, and whether they were read SETTLED."""
     params = _query_params(user, filters)
-    patient_text, lab_text, event_text = fetch_texts(QUERIES, params)
+    (patient_text, lab_text, event_text), settled = fetch_texts(QUERIES, params)
     patients = _parse(PATIENTS, patient_text, dtype={"levels": str, "answers": str, "response": str, "site": str})
     labs = _parse(LABS, lab_text, dtype={"id": "int64"} | dict.fromkeys(LAB_COLUMNS, "float64"))
     events = _parse(ADVERSE_EVENTS, event_text)
@@ -245,7 +258,7 @@ def load_frames(user, filters: OutcomeFilters) -> StudyFrames:
     if filters.fracture_region:
         patients = patients[patients["fracture_region"] == filters.fracture_region]
         events = events[events["patient"].isin(patients["id"])]
-    return StudyFrames(patients.reset_index(drop=True), events.reset_index(drop=True))
+    return StudyFrames(patients.reset_index(drop=True), events.reset_index(drop=True)), settled
 
 
 def _derive(patients: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
@@ -337,9 +350,61 @@ def enrolment_flow(patients: pd.DataFrame) -> dict:
 
 
 def outcomes_for_user(user, filters: OutcomeFilters) -> tuple[dict, StudyFrames]:
+    """Recomputed from the data, always (study_results keeps them)."""
     version = data_version()
-    frames = load_frames(user, filters)
+    frames, _settled = load_frames(user, filters)
     return compute_outcomes(frames, version), frames
+
+
+# --- results kept per data version -------------------------------------------------------------
+#
+# At 100,000 patients the figures take about a second to compute, and an open dashboard, its
+# downloads and the API ask for the same figures again and again while nobody writes. They are kept in
+# the cache (PostgreSQL, settings.CACHES: every app server shares them) under the data version, the
+# user's sites and the filters. Never stale: the data version is read BEFORE the data, so the data is
+# at least as new as the version it is kept under; and because the version is a sequence, bumped by
+# writing transactions before they commit, figures are kept only when the data was read SETTLED (no
+# transaction was under way that could still commit a write the version already counts). A write
+# after that bumps the version, and the next view computes afresh.
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    outcomes: dict  # the JSON contract of DESIGN.md §4
+    adverse_events: dict  # adverse_event_detail: the dashboard's and the downloads' AE table
+    charts: dict | None  # {"series": chart_series, "pairs": pair_completeness}, when asked for
+
+
+def study_results(user, filters: OutcomeFilters, *, charts: bool = False) -> StudyResults:
+    version = data_version()  # first: see above
+    key = _cache_key(version, user, filters)
+    wanted = [key, f"{key}:charts"] if charts else [key]
+    kept = cache.get_many(wanted)
+    if len(kept) == len(wanted):
+        return StudyResults(*kept[key], charts=kept.get(f"{key}:charts"))
+    frames, settled = load_frames(user, filters)
+    outcomes = compute_outcomes(frames, version)
+    results = StudyResults(outcomes, adverse_event_detail(frames), chart_data(frames, outcomes) if charts else None)
+    if settled:
+        keep = {key: (results.outcomes, results.adverse_events)}
+        if charts:
+            keep[f"{key}:charts"] = results.charts
+        cache.set_many(keep, timeout=settings.OUTCOMES_KEEP_SECONDS)
+    return results
+
+
+def _cache_key(version: int, user, filters: OutcomeFilters) -> str:
+    """Users who see the same sites share the figures (the scope of SCOPE_CONDITION)."""
+    scope = "all" if user.is_superuser else ",".join(map(str, sorted(user.sites.values_list("id", flat=True))))
+    if len(scope) > 64:  # a key has at most 250 characters
+        scope = hashlib.sha256(scope.encode()).hexdigest()
+    chosen = ",".join(f"{name}={value}" for name, value in sorted(filters.as_dict().items()))
+    return f"outcomes:v{version}:sites={scope}:{chosen}"
+
+
+def chart_data(frames: StudyFrames, outcomes: dict) -> dict:
+    variables = dict.fromkeys([*PAIRED_ALWAYS, "pain", *outcomes["paired"]])
+    return {"series": chart_series(frames), "pairs": pair_completeness(frames, variables)}
 
 
 # --- extras for the page (not part of the JSON contract) ---------------------------------------

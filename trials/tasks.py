@@ -7,9 +7,9 @@ machine) is found and retried; and periodic tasks are deferred once per tick how
 workers run (a unique row per task and tick). django-tasks' database backend had neither
 retry of a dead worker's job nor a scheduler.
 
-Every scheduled job is here: the nightly backup, the purge of files past their retention time,
-the retry of stalled jobs, and `daily_checks`, the hook later reminders and data-quality checks
-register with (`register_daily_check`).
+Every scheduled job is here: the nightly backup, the purge of files past their retention time and of
+finished tasks past TASK_HISTORY_DAYS, the retry of stalled jobs, and `daily_checks`, the hook later
+reminders and data-quality checks register with (`register_daily_check`).
 """
 
 import logging
@@ -20,6 +20,7 @@ from django.db import close_old_connections, connections
 from procrastinate import RetryStrategy
 from procrastinate.contrib.django import app
 
+from config.request_log import REQUEST_ID
 from trials import jobs
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,11 @@ def _in_worker_thread(function: Callable, *args, **kwargs):
 # by retry_stalled_jobs below. The job row says which attempt it is (jobs.run).
 @app.task(name="trials.run_job", queue=JOBS_QUEUE, retry=RetryStrategy(max_attempts=3, wait=5))
 def run_job(job_id: int) -> None:
-    _in_worker_thread(jobs.run, job_id)
+    token = REQUEST_ID.set(f"job-{job_id}")  # on every log line of the job (config/request_log.py)
+    try:
+        _in_worker_thread(jobs.run, job_id)
+    finally:
+        REQUEST_ID.reset(token)
 
 
 @app.periodic(cron="* * * * * */10", periodic_id="retry_stalled_jobs")
@@ -64,6 +69,16 @@ async def retry_stalled_jobs(timestamp: int) -> int:
 @app.task(name="trials.purge_job_files", queue=SCHEDULE_QUEUE, queueing_lock="purge_job_files")
 def purge_job_files(timestamp: int) -> int:
     return _in_worker_thread(jobs.purge_expired_files)
+
+
+@app.periodic(cron="45 * * * *", periodic_id="purge_task_history")
+@app.task(name="trials.purge_task_history", queue=SCHEDULE_QUEUE, queueing_lock="purge_task_history")
+async def purge_task_history(timestamp: int) -> None:
+    """Finished tasks (retry_stalled_jobs alone adds 8,640 a day) are kept TASK_HISTORY_DAYS, failed ones too:
+    long enough to look into a failure and for the metrics' history (trials/metrics.py), no longer."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=settings.TASK_HISTORY_DAYS * 24, include_failed=True, include_cancelled=True, include_aborted=True
+    )
 
 
 @app.periodic(cron="0 2 * * *", periodic_id="nightly_backup")

@@ -54,11 +54,10 @@ def filter_labels(filters: outcomes.OutcomeFilters) -> list[tuple[str, str]]:
     return [(str(name), str(value)) for name, value in labels]
 
 
-def chart_panels(result: dict, frames: outcomes.StudyFrames) -> tuple[list[dict], dict]:
+def chart_panels(result: dict, charts: dict) -> tuple[list[dict], dict]:
     """Each plot's words in the user's language, its numbers as a table (the text alternative) and, for
     the paired outcomes, why n is below the number enrolled; and the words static/js/dashboard.js draws."""
-    series = outcomes.chart_series(frames)
-    pairs = outcomes.pair_completeness(frames, [*outcomes.PAIRED_ALWAYS, "pain"])
+    series, pairs = charts["series"], charts["pairs"]
     before, after, patients = _("Before"), _("After"), _("Patients")
     baseline, follow_up = str(Timepoint.BASELINE.label), str(Timepoint.FOLLOW_UP.label)
     panels = []
@@ -100,13 +99,13 @@ def chart_panels(result: dict, frames: outcomes.StudyFrames) -> tuple[list[dict]
 def dashboard(request):
     require_study_role(request.user)
     filters = outcomes.OutcomeFilters.from_query(request.GET)
-    result, frames = outcomes.outcomes_for_user(request.user, filters)
-    panels, words = chart_panels(result, frames)
-    pairs = outcomes.pair_completeness(frames, result["paired"])
+    results = outcomes.study_results(request.user, filters, charts=True)
+    result, pairs = results.outcomes, results.charts["pairs"]
+    panels, words = chart_panels(result, results.charts)
     context = {
         "outcomes": result,
-        "ae_detail": outcomes.adverse_event_detail(frames),
-        "charts": outcomes.chart_series(frames),
+        "ae_detail": results.adverse_events,
+        "charts": results.charts["series"],
         "chart_panels": panels,
         "chart_words": words,
         "filters": filters,
@@ -151,12 +150,13 @@ def download(request, name: str, extension: str):
     if name not in tables.TABLES or extension not in ("csv", "xlsx") and not (name, extension) == ("paired", "docx"):
         raise Http404
     filters = outcomes.OutcomeFilters.from_query(request.GET)
-    result, frames = outcomes.outcomes_for_user(request.user, filters)
+    results = outcomes.study_results(request.user, filters)
+    result = results.outcomes
     caption = _caption(filters, result)
     if extension == "docx":
         content = tables.paired_docx(result, caption)
     else:
-        header, rows = tables.table(name, result, outcomes.adverse_event_detail(frames))
+        header, rows = tables.table(name, result, results.adverse_events)
         content = tables.as_csv(header, rows) if extension == "csv" else tables.as_xlsx(name, header, rows, caption)
     response = HttpResponse(content, content_type=CONTENT_TYPES[extension])
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
@@ -165,7 +165,7 @@ def download(request, name: str, extension: str):
 
 
 @extend_schema(
-    summary="The study's results, recomputed from the data (DESIGN.md §4)",
+    summary="The study's results from the data as it stands (DESIGN.md §4; kept per data version, never stale)",
     parameters=[
         OpenApiParameter("site", str, description="site code"),
         OpenApiParameter("isotype", str),
@@ -176,5 +176,5 @@ def download(request, name: str, extension: str):
 @api_view(["GET"])
 def outcomes_api(request):
     require_study_role(request.user)
-    result, _frames = outcomes.outcomes_for_user(request.user, outcomes.OutcomeFilters.from_query(request.GET))
-    return Response(result)
+    filters = outcomes.OutcomeFilters.from_query(request.GET)
+    return Response(outcomes.study_results(request.user, filters).outcomes)

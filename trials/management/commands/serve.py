@@ -8,6 +8,7 @@ dies, the others are stopped too, so that a half-running stack never looks like 
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,14 +33,13 @@ class Command(BaseCommand):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         commands = {
             "web": [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", options["bind"],
-                    "--worker-class", "gthread", "--workers", str(options["web_workers"]),
-                    "--threads", str(options["threads"]), "--graceful-timeout", str(GRACE_SECONDS),
-                    "--access-logfile", "-"],
+                    "--config", "python:config.gunicorn_conf", "--workers", str(options["web_workers"]),
+                    "--threads", str(options["threads"]), "--graceful-timeout", str(GRACE_SECONDS)],
             **{f"worker-{n}": [*manage, "procrastinate", "worker", "--queues", "jobs,schedule"]
                for n in range(1, options["queue_workers"] + 1)},
         }  # fmt: skip
         children = {
-            name: subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603 - our own programs
+            name: subprocess.Popen(command, cwd=settings.BASE_DIR, env=self._environment())  # noqa: S603 - our own programs
             for name, command in commands.items()
         }
         stopping = []
@@ -60,6 +60,17 @@ class Command(BaseCommand):
         self._stop_all(children)
         if not stopping:
             sys.exit(1)
+
+    def _environment(self) -> dict:
+        """The metrics of every gunicorn process add up in one directory, emptied at each start
+        (trials/metrics.py); an existing PROMETHEUS_MULTIPROC_DIR is kept."""
+        environment = dict(os.environ)
+        if not environment.get("PROMETHEUS_MULTIPROC_DIR"):
+            directory = settings.BASE_DIR / "var" / "prometheus"
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+            environment["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        return environment
 
     def _stop_all(self, children: dict[str, subprocess.Popen]) -> None:
         for child in children.values():
