@@ -25,7 +25,7 @@ from trials.exports.variables import LANGUAGES, form_names
 from trials.protocol import STUDY_OID, STUDY_TITLE
 from trials.tables import FORMULA_STARTS, spreadsheet_text
 
-FORMATS = ("csv", "xlsx", "sav", "dta", "xpt", "odm")
+FORMATS = ("csv", "xlsx", "sav", "dta", "xpt", "odm", "casebooks")
 # Analysis scripts that reproduce the dashboard's figures from the files of one format.
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 SCRIPTS: dict[str, tuple[str, ...]] = {"sav": ("analysis.sps",), "csv": ("analysis.R",)}
@@ -57,6 +57,8 @@ def option_problem(fmt: str, *, identifiable: bool, shift_dates: bool, drop_free
         return (
             "Shifting dates and dropping free text are for the table formats: ODM carries the audit trail's real times."
         )
+    if (shift_dates or drop_free_text) and fmt == "casebooks":
+        return "Shifting dates and dropping free text are for the table formats: a casebook shows the record as it is."
     return ""
 
 
@@ -77,10 +79,16 @@ def render(
     if problem:
         raise ValueError(problem)
     report = progress or (lambda percent: None)
+    reading_share = 10 if fmt == "casebooks" else 50  # of the progress bar
     with snapshot():
         study = read_study(user, identifiable=identifiable, shift_dates=shift_dates, drop_free_text=drop_free_text,
-                           progress=lambda done, total: report(50 * done // total))  # fmt: skip
+                           progress=lambda done, total: report(reading_share * done // total))  # fmt: skip
         trail = None
+        if fmt == "casebooks":
+            from trials.exports.casebooks import casebook_files
+
+            files = casebook_files(user, identifiable=identifiable, language=language,
+                                   progress=lambda share: report(10 + int(85 * share)))  # fmt: skip
         if fmt == "odm":
             from trials.exports import odm  # here, not at the top: odm imports export_info from this module
 
@@ -96,8 +104,9 @@ def render(
         return ExportFile(content, CONTENT_TYPES["odm"], f"pvp-study-{kind}-{stamp}.odm.xml", manifest)
     if fmt == "xlsx":
         return ExportFile(_workbook(study, manifest), CONTENT_TYPES["xlsx"], f"pvp-study-{kind}-{stamp}.xlsx", manifest)
-    files, continued = _tables(study, fmt, language, lambda share: report(50 + 45 * share))
-    files["data_dictionary.csv"] = _csv_bytes(data_dictionary(study.variables, continued, study.dropped))
+    if fmt != "casebooks":
+        files, continued = _tables(study, fmt, language, lambda share: report(50 + 45 * share))
+        files["data_dictionary.csv"] = _csv_bytes(data_dictionary(study.variables, continued, study.dropped))
     for script in SCRIPTS.get(fmt, ()):
         files[script] = (SCRIPTS_DIR / script).read_bytes()
     manifest["files"] = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -166,6 +175,17 @@ def export_info(manifest: dict) -> str:
 def readme(manifest: dict) -> str:
     tables = "\n".join(f"  {form:<14} {rows:>8} rows" for form, rows in manifest["tables"].items())
     files = "\n".join(f"  {name:<22} {entry['sha256']}" for name, entry in manifest["files"].items())
+    if manifest["format"] == "casebooks":
+        return f"""{export_info(manifest)}
+
+One casebook per patient (casebooks/casebook-<study id or screening number>.pdf): every form with its
+values, source-data verification, signature, data queries and a summary of its audit trail, as the
+casebook page prints it, all read at the same moment. The rows of the study's tables at that moment:
+{tables}
+
+Files and their SHA-256 checksums (also in SHA256SUMS: run `sha256sum -c SHA256SUMS` in this folder):
+{files}
+"""
     return f"""{export_info(manifest)}
 
 Tables (one file per form; every row names its patient by screening_number):
