@@ -80,8 +80,9 @@ class Clinician:
     """One simulated clinician (and, for the e-signature, the coordinator at the same site)."""
 
     def __init__(self, number, *, base_url, token, coordinator_token, coordinator_password, site, recorder,
-                 deadline, grace, think, start_after=0.0):  # fmt: skip
+                 deadline, grace, think, start_after=0.0, coordinator="lt_coordinator"):  # fmt: skip
         self.number = number
+        self.coordinator_name = coordinator
         self.user = f"lt_clin{number:02d}"
         self.site = site
         self.recorder = recorder
@@ -334,7 +335,8 @@ class Clinician:
         )  # fmt: skip
         if answer is None:
             return False
-        self.recorder.acks.append(Ack("sign", screening_id, "lt_coordinator", {}, recovered="_recovered" in answer))
+        signed = Ack("sign", screening_id, self.coordinator_name, {}, recovered="_recovered" in answer)
+        self.recorder.acks.append(signed)
         await self.pause()
         return True
 

@@ -1,19 +1,25 @@
-"""Load test (issue 7, items 5-7): simulated clinicians enter complete cases through the API under gunicorn.
+"""Load test (issues 7 and 15): simulated clinicians enter complete cases through the API on the stack of
+`make run`.
 
-Usage:  .venv/bin/python bench/load_test.py [--users 20] [--duration 120] [--ramp-up 10] [--think 1.0]
-                                            [--workers 4] [--threads 4] [--faults] [--markdown FILE] [--json FILE]
+Usage:  .venv/bin/python bench/load_test.py [--users 20] [--sites 1] [--duration 120] [--ramp-up 10]
+                                            [--think 1.0] [--workers 4] [--threads 4] [--faults]
+                                            [--server serve|granian] [--markdown FILE] [--json FILE]
 
 Everything runs on this machine, on loopback and a Unix socket:
 1. an embedded PostgreSQL in a fresh data folder (--pgdata, default var/loadtest-pg, deleted afterwards
-   unless --keep-data); migrate; site LT1 with --users clinicians and one coordinator, API tokens;
-2. gunicorn (config.wsgi, DEBUG off, --workers × --threads gthread workers; --threads 1: sync workers)
-   on a free port of 127.0.0.1, pointed at that database through DATABASE_URL;
+   unless --keep-data); migrate; --sites sites (LT1, LT2, ...) with the --users clinicians shared out in
+   turn and one coordinator each, API tokens;
+2. what `make run` serves: `manage.py serve` (gunicorn, DEBUG off, --workers × --threads gthread
+   workers, and a task-queue worker) on a free port of 127.0.0.1, pointed at that database through
+   DATABASE_URL; --server granian serves the same application with granian instead (WSGI, --workers ×
+   --threads blocking threads; granian must be installed: the comparison of docs/benchmarks.md);
 3. the clinicians (bench/load_clients.py, asyncio + httpx) enter complete cases for --duration seconds,
    pausing --think seconds on average (0.5x-1.5x) after each saved form. They arrive one after another
    over the first --ramp-up seconds, as staff log in over a morning (locust calls this the spawn rate);
    with --ramp-up 0 all start in the same millisecond and their cases run in lockstep for a while,
    so the site's one coordinator signs 20 screenings within one second. With --faults the app server
-   is killed (SIGKILL to master and workers) at 25 % of the run and started again 2 s later, and
+   is killed (SIGKILL to every process of the stack: serve, gunicorn's master and workers, the task
+   worker) at 25 % of the run and started again 2 s later, and
    PostgreSQL is restarted (pg_ctl restart -m fast) at 60 %;
 4. the database is checked (bench/load_verify.py): every acknowledged write is there, with its insert
    in the audit trail under the right user; no PVP without levels, no lab draw without results.
@@ -45,7 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from load_clients import Clinician, Recorder  # noqa: E402
 from load_verify import verify  # noqa: E402
 
-SITE = "LT1"
+SITE = "LT1"  # the first site; --sites N adds LT2 ... LTN, the clinicians shared out in turn
 COORDINATOR_PASSWORD = "load-test-coordinator-7"  # noqa: S105 - a throwaway database's user
 
 
@@ -97,25 +103,30 @@ def app_environment(database_url: str) -> dict:
 
 
 class AppServer:
-    """gunicorn in its own process group, so that one signal reaches the master and every worker."""
+    """The stack of `make run` (`manage.py serve`: gunicorn gthread workers and a task-queue worker), or
+    granian for the comparison (--server granian), in its own process group, so that one signal reaches
+    every process of it."""
 
-    def __init__(self, *, port: int, workers: int, database_url: str, log_path: Path, threads: int = 1):
-        self.port, self.workers, self.threads, self.log_path = port, workers, threads, log_path
+    def __init__(self, *, port: int, workers: int, database_url: str, log_path: Path, threads: int = 1,
+                 server: str = "serve"):  # fmt: skip
+        self.port, self.workers, self.threads, self.log_path, self.server = port, workers, threads, log_path, server
         # The application's role only, as in production: no owner credentials in the app server.
         self.env = {key: value for key, value in os.environ.items() if key != "DATABASE_OWNER_URL"}
         self.env |= app_environment(database_url)
         self.process = None
 
+    def command(self) -> list[str]:
+        if self.server == "granian":
+            return [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+                    "--port", str(self.port), "--workers", str(self.workers), "--blocking-threads", str(self.threads),
+                    "--no-ws", "config.wsgi:application"]  # fmt: skip
+        return [sys.executable, str(ROOT / "manage.py"), "serve", "--bind", f"127.0.0.1:{self.port}",
+                "--web-workers", str(self.workers), "--threads", str(self.threads), "--queue-workers", "1"]  # fmt: skip
+
     def start(self) -> None:
-        command = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--workers", str(self.workers),
-                   "--threads", str(self.threads),
-                   "--bind", f"127.0.0.1:{self.port}", "--timeout", "60", "--graceful-timeout", "5",
-                   # Load Django once in the master (workers start faster after a kill); no control socket,
-                   # whose default path is shared with any other gunicorn of this user.
-                   "--preload", "--no-control-socket"]  # fmt: skip
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own command line
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -130,9 +141,11 @@ class AppServer:
             except httpx.HTTPError as error:
                 last_answer = type(error).__name__
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(f"the app server exited with {self.process.returncode}; see {self.log_path}")
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer 200 within {timeout} s (last: {last_answer}); see {self.log_path}")
+        raise RuntimeError(
+            f"the app server did not answer 200 within {timeout} s (last: {last_answer}); see {self.log_path}"
+        )
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -160,8 +173,17 @@ async def warm_up(base_url: str, token: str, requests: int) -> None:
         await asyncio.gather(*(http.get("/api/v1/sites/") for _ in range(requests)))
 
 
-def prepare_study(users: int) -> dict:
-    """Migrate; site LT1 with the clinicians (token only) and a coordinator (password for signing)."""
+def site_codes(sites: int) -> list[str]:
+    return [f"LT{n}" for n in range(1, sites + 1)]
+
+
+def coordinator_name(site: str, sites: int) -> str:
+    return "lt_coordinator" if sites == 1 else f"lt_coordinator_{site.lower()}"
+
+
+def prepare_study(users: int, sites: int = 1) -> dict:
+    """Migrate; sites LT1..LTn with the clinicians (token only, shared out in turn) and one coordinator
+    each (password for signing)."""
     from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.db import connection
@@ -173,9 +195,9 @@ def prepare_study(users: int) -> dict:
     # DEBUG off serves hashed static names from the manifest, as `make run` does: without it every page is a 500.
     call_command("collectstatic", interactive=False, verbosity=0)
     ensure_role_groups()
-    site = Site.objects.create(code=SITE, name="Load-test hospital")
+    site_rows = {code: Site.objects.create(code=code, name=f"Load-test hospital {code}") for code in site_codes(sites)}
 
-    def user(username, role, password=None):
+    def user(username, role, password=None, site=None):
         person = User(username=username, first_name="Load", last_name=username)
         if password:
             person.set_password(password)
@@ -186,9 +208,16 @@ def prepare_study(users: int) -> dict:
         person.sites.add(site)
         return ApiToken.mint(person, name="load test", scope=ApiToken.Scope.WRITE, second_factor=True)[1]
 
+    codes = site_codes(sites)
     tokens = {
-        "clinicians": [user(f"lt_clin{n:02d}", "clinician") for n in range(1, users + 1)],
-        "coordinator": user("lt_coordinator", "coordinator", COORDINATOR_PASSWORD),
+        "clinicians": [
+            (user(f"lt_clin{n:02d}", "clinician", site=site_rows[codes[(n - 1) % sites]]), codes[(n - 1) % sites])
+            for n in range(1, users + 1)
+        ],
+        "coordinators": {
+            code: user(coordinator_name(code, sites), "coordinator", COORDINATOR_PASSWORD, site=site_rows[code])
+            for code in codes
+        },
     }
     connection.close()  # the run restarts PostgreSQL: hold no connection across it
     return tokens
@@ -202,16 +231,17 @@ async def run_load(args, base_url, tokens, app, database) -> tuple[Recorder, lis
             n,
             base_url=base_url,
             token=token,
-            coordinator_token=tokens["coordinator"],
+            coordinator_token=tokens["coordinators"][site],
             coordinator_password=COORDINATOR_PASSWORD,
-            site=SITE,
+            coordinator=coordinator_name(site, len(tokens["coordinators"])),
+            site=site,
             recorder=recorder,
             deadline=deadline,
             grace=args.grace,
             think=args.think,
             start_after=(n - 1) * args.ramp_up / len(tokens["clinicians"]),
         )  # fmt: skip
-        for n, token in enumerate(tokens["clinicians"], start=1)
+        for n, (token, site) in enumerate(tokens["clinicians"], start=1)
     ]
     faults = []
     tasks = [asyncio.create_task(clinician.run()) for clinician in clinicians]
@@ -263,6 +293,8 @@ def summarise(args, recorder: Recorder, faults, check: dict, elapsed: float) -> 
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "users": args.users,
+        "sites": args.sites,
+        "server": args.server,
         "duration_s": args.duration,
         "elapsed_s": elapsed,
         "think_s": args.think,
@@ -301,11 +333,16 @@ def ms(value) -> str:
 def markdown(summary: dict) -> str:
     lat = summary["latency_ms"]
     lines = [
-        f"Measured {summary['date']} with `bench/load_test.py --users {summary['users']} --duration "
-        f"{summary['duration_s']:g} --ramp-up {summary['ramp_up_s']:g} --think {summary['think_s']:g}"
-        f" --workers {summary['workers']}"
-        f" --threads {summary['threads']}{' --faults' if summary['faults'] else ''}` on {summary['machine']}, "
-        f"gunicorn {'sync workers' if summary['threads'] == 1 else 'gthread workers'}, PostgreSQL 18 embedded.",
+        f"Measured {summary['date']} with `bench/load_test.py --users {summary['users']} --sites {summary['sites']} "
+        f"--duration {summary['duration_s']:g} --ramp-up {summary['ramp_up_s']:g} --think {summary['think_s']:g}"
+        f" --workers {summary['workers']} --threads {summary['threads']} --server {summary['server']}"
+        f"{' --faults' if summary['faults'] else ''}` on {summary['machine']}, "
+        + (
+            "`manage.py serve` (the stack of `make run`: gunicorn gthread workers and a task worker)"
+            if summary["server"] == "serve"
+            else "granian (WSGI, blocking threads)"
+        )
+        + ", PostgreSQL 18 embedded.",
         "",
         "| users | duration (s) | requests | throughput (req/s) | cases completed | p50 (ms) | p95 (ms) | p99 (ms) "
         "| max (ms) | errors |",
@@ -353,6 +390,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per worker (default 4: gthread, as in Docker; 1: sync workers)")  # fmt: skip
+    parser.add_argument("--sites", type=int, default=1, help="sites the clinicians are shared out over (default 1)")
+    parser.add_argument("--server", choices=("serve", "granian"), default="serve",
+                        help="the stack of make run (default), or granian for the comparison")  # fmt: skip
     parser.add_argument("--faults", action="store_true", help="kill the app server, then restart PostgreSQL")
     parser.add_argument("--grace", type=float, default=20, help="seconds a failing step retries after the end")
     parser.add_argument("--pgdata", type=Path, default=ROOT / "var" / "loadtest-pg", help="fresh data folder")
@@ -372,14 +412,15 @@ def main() -> int:
     django.setup()
     app = None
     try:
-        tokens = prepare_study(args.users)
+        tokens = prepare_study(args.users, args.sites)
         port = free_port()
         app = AppServer(port=port, workers=args.workers, threads=args.threads, database_url=database.url,
-                        log_path=args.pgdata.parent / "loadtest-gunicorn.log")  # fmt: skip
+                        log_path=args.pgdata.parent / "loadtest-server.log", server=args.server)  # fmt: skip
         app.start()
         app.wait_ready()
-        asyncio.run(warm_up(f"http://127.0.0.1:{port}", tokens["clinicians"][0], 3 * args.workers))
-        print(f"gunicorn on 127.0.0.1:{port}; {args.users} clinicians for {args.duration:g} s ...", flush=True)
+        asyncio.run(warm_up(f"http://127.0.0.1:{port}", tokens["clinicians"][0][0], 3 * args.workers))
+        print(f"{args.server} on 127.0.0.1:{port}; {args.users} clinicians over {args.sites} site(s) "
+              f"for {args.duration:g} s ...", flush=True)  # fmt: skip
         started = time.monotonic()
         recorder, faults = asyncio.run(run_load(args, f"http://127.0.0.1:{port}", tokens, app, database))
         elapsed = time.monotonic() - started

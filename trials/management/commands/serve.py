@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from django.conf import settings
@@ -58,18 +59,18 @@ class Command(BaseCommand):
                 break
             time.sleep(0.5)
         self._stop_all(children)
+        if getattr(self, "metrics_directory", None):
+            shutil.rmtree(self.metrics_directory, ignore_errors=True)
         if not stopping:
             sys.exit(1)
 
     def _environment(self) -> dict:
-        """The metrics of every gunicorn process add up in one directory, emptied at each start
-        (trials/metrics.py); an existing PROMETHEUS_MULTIPROC_DIR is kept."""
+        """The metrics of every gunicorn process add up in one directory of this run's own (trials/metrics.py),
+        deleted when it stops; an existing PROMETHEUS_MULTIPROC_DIR is kept."""
         environment = dict(os.environ)
         if not environment.get("PROMETHEUS_MULTIPROC_DIR"):
-            directory = settings.BASE_DIR / "var" / "prometheus"
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir(parents=True)
-            environment["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+            self.metrics_directory = tempfile.mkdtemp(prefix="pvp-metrics-")
+            environment["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_directory
         return environment
 
     def _stop_all(self, children: dict[str, subprocess.Popen]) -> None:
