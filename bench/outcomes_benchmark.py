@@ -150,7 +150,7 @@ def measure(user, repeat: int, *, page: bool = True) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from trials.outcomes import QUERIES, OutcomeFilters, _query_params, aggregated_statement, bound_select
+    from trials.outcomes import QUERIES, OutcomeFilters, _query_params, aggregated_statement, bound_select, fetch_one
 
     client = Client()
     client.force_login(user)
@@ -188,8 +188,7 @@ def measure(user, repeat: int, *, page: bool = True) -> dict:
         started = time.perf_counter()
         with connection.cursor() as cursor:
             for query in QUERIES:
-                cursor.execute(aggregated_statement(query, params))
-                cursor.fetchone()
+                fetch_one(cursor, aggregated_statement(query, params))
         floor.append(time.perf_counter() - started)
         # For comparison: the same SELECTs fetched the usual way, row by row into Python objects.
         started = time.perf_counter()

@@ -23,8 +23,8 @@ def test_the_benchmark_seeds_a_complete_schedule_and_measures_it(site_a):
     assert result["enrolled"] == 50
     # Nothing changed: session, user, roles, audit context, data version, sites, the kept figures; no statement.
     assert result["kept_queries"] == 8
-    # After a write (sequential path): settled?, the three statements, and keeping the figures (cull count,
-    # the key's row, its write).
-    assert result["queries"] == 8 + 1 + 3 + 5
+    # After a write (sequential path): settled?, the two statements (patients, adverse events), and
+    # keeping the figures (cull count, the key's row, its write).
+    assert result["queries"] == 8 + 1 + 2 + 5
     assert result["endpoint_ms"] > 0 and result["endpoint_kept_ms"] > 0 and result["page_ms"] > 0
     assert result["floor_ms"] > 0

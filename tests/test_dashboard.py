@@ -217,7 +217,7 @@ class TestAccess:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_parallel_statements_give_the_same_figures(settings, monkeypatch):
-    """With OUTCOMES_PARALLEL the three statements run on extra connections sharing one snapshot."""
+    """With OUTCOMES_PARALLEL the two statements run on extra connections sharing one snapshot."""
     from trials.models import User
     from trials.outcomes import OutcomeFilters, outcomes_for_user
 
@@ -232,3 +232,30 @@ def test_the_parallel_statements_give_the_same_figures(settings, monkeypatch):
         result.pop("generated_at")
     assert parallel == sequential
     assert parallel["tumour_response"]["rate"] == 0.875
+
+
+def test_chart_series_joins_percentiles_when_there_are_too_many_patients_for_a_line_each(monkeypatch):
+    import pandas as pd
+
+    from trials import outcomes
+
+    monkeypatch.setattr(outcomes, "PAIR_LINES_MAX", 4)
+    values = {
+        f"{variable}_{timepoint}": [None] * 6
+        for variable in outcomes.PAIRED_ALWAYS
+        for timepoint in ("baseline", "follow_up")
+    }
+    values |= {"alp_baseline": [100, 200, 300, 400, 500, None], "alp_follow_up": [50, 60, 70, 80, 90, 10]}
+    values |= {
+        "calcium_baseline": [2.1, 2.2, None, None, None, None],
+        "calcium_follow_up": [2.3, 2.4, None, None, None, None],
+    }
+    patients = pd.DataFrame(
+        values | {"enrolled": [True] * 6, "pain_baseline": [None] * 6, "pain_follow_up": [None] * 6}
+    )
+    frames = outcomes.StudyFrames(patients, pd.DataFrame())
+    series = outcomes.chart_series(frames)
+    # Five complete ALP pairs (> 4): the 10th, 25th, 50th, 75th and 90th percentiles, linear as R's type 7.
+    assert series["percentiles"] == {"alp": [10, 25, 50, 75, 90]}
+    assert series["lines"]["alp"] == [[140.0, 54.0], [200.0, 60.0], [300.0, 70.0], [400.0, 80.0], [460.0, 86.0]]
+    assert series["lines"]["calcium"] == [[2.1, 2.3], [2.2, 2.4]]  # two pairs: a line each

@@ -3,6 +3,7 @@
 import threading
 import time
 from datetime import date
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -10,7 +11,7 @@ from django.db import connection
 
 from tests import factories
 from trials import patient_summary, services
-from trials.models import PainAssessment
+from trials.models import LabDraw, LabResult, PainAssessment
 
 
 def stored_rows() -> list[tuple]:
@@ -21,7 +22,7 @@ def stored_rows() -> list[tuple]:
 
 def live_rows() -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(f"{patient_summary.SELECT_LIVE} {patient_summary.JOIN.format(infusion_filter='')} ORDER BY p.id")
+        cursor.execute(f"{patient_summary.SELECT_LIVE} {patient_summary.join()} ORDER BY p.id")
         return cursor.fetchall()
 
 
@@ -58,6 +59,41 @@ def test_every_kind_of_write_keeps_the_summary_equal_to_the_live_join(clinician,
         cursor.execute(f"DELETE FROM {patient_summary.TABLE}")  # noqa: S608
         patient_summary.rebuild_all(cursor)
     assert stored_rows() == live_rows()
+
+
+@pytest.mark.django_db
+def test_lab_values_reach_the_summary_by_every_kind_of_write(clinician, enrolled_patient, patient_a):
+    """Lab results are written eight to a draw in one statement; the summary follows every change."""
+    baseline = factories.LabDrawFactory(patient=enrolled_patient, timepoint="baseline")
+    follow_up = factories.LabDrawFactory(patient=enrolled_patient, timepoint="follow_up", drawn_on=date(2020, 4, 7))
+    cycle = factories.LabDrawFactory(patient=enrolled_patient, timepoint="cycle_1", drawn_on=date(2020, 2, 4))
+    LabResult.objects.bulk_create(  # one INSERT of several rows, as services.save_lab_results does
+        [
+            LabResult(lab_draw=baseline, analyte="alp", value=Decimal("150")),
+            LabResult(lab_draw=baseline, analyte="calcium", value=Decimal("2.6")),
+            LabResult(lab_draw=follow_up, analyte="alp", value=Decimal("95.5")),
+            LabResult(lab_draw=cycle, analyte="alp", value=Decimal("300")),  # not a paired timepoint
+        ]
+    )
+    assert stored_rows() == live_rows()
+    row = summary_of(enrolled_patient)
+    assert (row["alp_baseline"], row["alp_follow_up"], row["calcium_baseline"]) == (150, 95.5, 2.6)
+    assert row["calcium_follow_up"] is None
+
+    LabResult.objects.filter(lab_draw=follow_up, analyte="alp").update(value=Decimal("90"))  # one UPDATE
+    LabResult.objects.filter(lab_draw=baseline, analyte="calcium").delete()
+    assert summary_of(enrolled_patient)["alp_follow_up"] == 90
+    assert summary_of(enrolled_patient)["calcium_baseline"] is None
+
+    LabDraw.objects.filter(pk=baseline.pk).update(patient=patient_a)  # the draw moved to another patient
+    assert summary_of(enrolled_patient)["alp_baseline"] is None and summary_of(patient_a)["alp_baseline"] == 150
+    services.soft_delete(follow_up, user=clinician, reason="drawn from the wrong patient")
+    assert summary_of(enrolled_patient)["alp_follow_up"] is None
+    assert stored_rows() == live_rows()
+
+
+def summary_of(patient) -> dict:
+    return next(dict(zip(patient_summary.NAMES, r, strict=True)) for r in stored_rows() if r[0] == patient.pk)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -146,3 +146,15 @@ class TestDescriptive:
         }  # fmt: skip
         assert (table["patients_with_any"], table["serious"]) == (2, 1)
         assert not math.isnan(table["n"])
+
+
+def test_shapiro_wilk_is_left_out_above_5000_pairs_as_in_r():
+    """R's shapiro.test refuses more than 5,000 values; scipy would warn that its p is not accurate."""
+    rng = np.random.default_rng(7)
+    before = rng.normal(100, 10, 5001)
+    after = before + rng.normal(-2, 3, 5001)
+    comparison = statistics.paired_comparison(before, after, "U/L")
+    assert comparison.shapiro_p is None
+    assert "Shapiro-Wilk is computed for at most 5000 pairs (as R's shapiro.test)" in comparison.notes
+    assert comparison.p is not None and comparison.wilcoxon_p is not None
+    assert statistics.paired_comparison(before[:5000], after[:5000], "U/L").shapiro_p is not None

@@ -1,7 +1,7 @@
 """The study's results from the data as it stands: the one code path of the dashboard and the API.
 
-Three SQL queries fetch everything (one row per patient with pain and QoL pivoted by the database;
-one row per lab value; one row per adverse event), scoped to the user's sites and filtered; pandas
+Two SQL queries fetch everything (one row per patient from the trigger-maintained summary, its pain,
+QoL and lab values in columns; one row per adverse event), scoped to the user's sites and filtered; pandas
 and `trials.statistics` do the rest. `study_results` keeps what they computed per data version (see
 there): asked again while nothing changed, the figures come back without being recomputed.
 """
@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
@@ -23,7 +22,7 @@ from trials import flow, patient_summary, protocol, statistics
 from trials.models import Patient
 
 PAIRED_ALWAYS = ("alp", "calcium", "qol_total")
-TIMEPOINTS = ("baseline", "follow_up")
+TIMEPOINTS = patient_summary.LAB_TIMEPOINTS
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,15 @@ SCOPE = f"SELECT p.id FROM trials_patient p JOIN trials_site s ON s.id = p.site_
 class Query:
     columns: tuple[tuple[str, str], ...]  # (SQL expression, name)
     source: str  # FROM ... WHERE ...
+    fields: tuple[str, ...] = ()  # what a row's text holds, when a column is itself a line of fields
 
     @property
     def names(self) -> list[str]:
         return [name for _expression, name in self.columns]
+
+    @property
+    def parsed_names(self) -> list[str]:
+        return list(self.fields) or self.names
 
     @property
     def sql(self) -> str:
@@ -84,15 +88,12 @@ class Query:
 
 
 # The patient-level inputs come from the summary table (one row per patient, kept current by
-# triggers in the writing transaction: trials/patient_summary.py); aliased `p` so that the scope
-# condition reads its site_id, isotype and deleted_at as it would the patient's.
-SCOPE_ONLY = {"id", "site_id", "deleted_at"}
+# triggers in the writing transaction: trials/patient_summary.py), as the line of text it keeps of
+# them; aliased `p` so that the scope condition reads its site_id, isotype and deleted_at as it would
+# the patient's.
 PATIENTS = Query(
-    columns=(
-        ("p.id", "id"),
-        ("s.code", "site"),
-        *((f"p.{name}", name) for name in patient_summary.NAMES if name not in SCOPE_ONLY),
-    ),
+    columns=(("s.code", "site"), ("p.line", "line")),
+    fields=("site", *patient_summary.LINE_NAMES),
     source=f"""
 FROM {patient_summary.TABLE} p
 JOIN trials_site s ON s.id = p.site_id
@@ -100,27 +101,7 @@ WHERE {SCOPE_CONDITION}
 """,  # noqa: S608 - built from constants; values are bound as literals by psycopg
 )
 
-# One row per patient with a column per analyte and timepoint: PostgreSQL pivots the 800,000 values
-# of 100,000 patients (a draw holds each analyte once, so max() picks the one value).
-LAB_COLUMNS = tuple(f"{analyte.code}_{timepoint}" for analyte in protocol.ANALYTES for timepoint in TIMEPOINTS)
-LABS = Query(
-    columns=(
-        ("d.patient_id", "id"),
-        *(
-            (
-                f"max(r.value) FILTER (WHERE r.analyte = '{analyte.code}' AND d.timepoint = '{timepoint}')",
-                f"{analyte.code}_{timepoint}",
-            )
-            for analyte in protocol.ANALYTES
-            for timepoint in TIMEPOINTS
-        ),
-    ),  # fmt: skip
-    source=f"""
-FROM trials_labresult r JOIN trials_labdraw d ON d.id = r.lab_draw_id
-WHERE d.timepoint IN ('baseline', 'follow_up') AND d.deleted_at IS NULL AND d.patient_id IN ({SCOPE})
-GROUP BY d.patient_id
-""",  # noqa: S608
-)
+LAB_COLUMNS = patient_summary.LAB_COLUMNS
 
 ADVERSE_EVENTS = Query(
     columns=(
@@ -137,7 +118,7 @@ WHERE ae.deleted_at IS NULL AND p.study_id IS NOT NULL AND {SCOPE_CONDITION}
 """,  # noqa: S608
 )
 
-QUERIES = (PATIENTS, LABS, ADVERSE_EVENTS)
+QUERIES = (PATIENTS, ADVERSE_EVENTS)
 
 
 def _query_params(user, filters: OutcomeFilters) -> dict:
@@ -152,25 +133,26 @@ def bound_select(query: Query, params: dict):
 
 
 def aggregated_statement(query: Query, params: dict) -> str:
-    """All rows of the query as one text value: tab-separated lines, NULL as an empty field.
+    """All rows of the query as one value: tab-separated lines, NULL as an empty field, in UTF-8 bytes.
 
     No value contains a tab or a newline (codes, numbers, dates, '|' and ',' lists), so the text
-    needs no quoting.
+    needs no quoting. Bytes, not text: pandas parses them in C as they come, where a str of 100,000
+    rows had first to be decoded and then copied into a StringIO (0.15 s). (COPY TO STDOUT was
+    tried: psycopg hands its rows over one by one, and that cost 0.4 s more.)
     """
     from psycopg import sql as psql
 
     fields = ", ".join(f"COALESCE(t.{name}::text, '')" for name in query.names)
     statement = psql.SQL(
-        "SELECT string_agg(concat_ws(E'\\t', " + fields + "), E'\\n') FROM ({}) AS t"  # noqa: S608 - constants
+        "SELECT convert_to(string_agg(concat_ws(E'\\t', " + fields + "), E'\\n'), 'UTF8') FROM ({}) AS t"  # noqa: S608
     ).format(bound_select(query, params))
     connection.ensure_connection()
     return statement.as_string(connection.connection)
 
 
-def fetch_text(query: Query, params: dict) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute(aggregated_statement(query, params))
-        return cursor.fetchone()[0] or ""
+def fetch_one(cursor, statement: str) -> bytes:
+    cursor.execute(statement)
+    return bytes(cursor.fetchone()[0] or b"")
 
 
 @dataclass(frozen=True)
@@ -184,7 +166,7 @@ class StudyFrames:
 SETTLED = "NOT EXISTS (SELECT FROM pg_snapshot_xip(pg_current_snapshot()))"
 
 
-def fetch_texts(queries, params: dict) -> tuple[list[str], bool]:
+def fetch_rows(queries, params: dict) -> tuple[list[bytes], bool]:
     """The results of the statements, in order, and whether the data was read SETTLED.
 
     With OUTCOMES_PARALLEL the statements run at the same time on extra connections, each importing
@@ -196,7 +178,8 @@ def fetch_texts(queries, params: dict) -> tuple[list[str], bool]:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {SETTLED}")  # noqa: S608 - a constant
             settled = cursor.fetchone()[0]
-        return [fetch_text(query, params) for query in queries], settled
+        with connection.cursor() as cursor:
+            return [fetch_one(cursor, aggregated_statement(query, params)) for query in queries], settled
 
     statements = [aggregated_statement(query, params) for query in queries]
     # The exported snapshot lives as long as the exporting transaction: keep one open meanwhile
@@ -209,7 +192,7 @@ def fetch_texts(queries, params: dict) -> tuple[list[str], bool]:
         return _run_in_parallel(statements, snapshot), settled
 
 
-def _run_in_parallel(statements: list[str], snapshot: str) -> list[str]:
+def _run_in_parallel(statements: list[str], snapshot: str) -> list[bytes]:
     import psycopg
     from psycopg import sql as psql
 
@@ -217,32 +200,32 @@ def _run_in_parallel(statements: list[str], snapshot: str) -> list[str]:
         key: value for key, value in connection.get_connection_params().items() if key not in ("cursor_factory",)
     }
 
-    def run(statement: str) -> str:
+    def run(statement: str) -> bytes:
         with psycopg.connect(**connection_params) as worker:
             worker.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             worker.read_only = True
-            with worker.cursor() as cursor:
+            with worker.cursor(binary=True) as cursor:  # the bytes as they are, not in hex
                 cursor.execute(psql.SQL("SET TRANSACTION SNAPSHOT {}").format(psql.Literal(snapshot)))
-                cursor.execute(statement)
-                return cursor.fetchone()[0] or ""
+                return fetch_one(cursor, statement)
 
     with ThreadPoolExecutor(max_workers=len(statements)) as pool:
         return list(pool.map(run, statements))
 
 
-def _parse(query: Query, text: str, **read_options) -> pd.DataFrame:
-    if not text:
-        return pd.DataFrame(columns=query.names)
+def _parse(query: Query, rows: bytes, **read_options) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame(columns=query.parsed_names)
     return pd.read_csv(
-        io.StringIO(text),
+        io.BytesIO(rows),
         sep="\t",
         quoting=csv.QUOTE_NONE,
-        names=query.names,
+        names=query.parsed_names,
         header=None,
         keep_default_na=False,
         na_values=[""],  # NULL
         true_values=["true"],
         false_values=["false"],
+        low_memory=False,  # one pass over the text: no chunks to concatenate afterwards
         **read_options,
     )
 
@@ -250,35 +233,27 @@ def _parse(query: Query, text: str, **read_options) -> pd.DataFrame:
 def load_frames(user, filters: OutcomeFilters) -> tuple[StudyFrames, bool]:
     """The frames, and whether they were read SETTLED."""
     params = _query_params(user, filters)
-    (patient_text, lab_text, event_text), settled = fetch_texts(QUERIES, params)
-    patients = _parse(PATIENTS, patient_text, dtype={"levels": str, "answers": str, "response": str, "site": str})
-    labs = _parse(LABS, lab_text, dtype={"id": "int64"} | dict.fromkeys(LAB_COLUMNS, "float64"))
-    events = _parse(ADVERSE_EVENTS, event_text)
-    patients = _derive(patients, labs)
+    (patient_rows, event_rows), settled = fetch_rows(QUERIES, params)
+    text_columns = {"levels": str, "answers": str, "response": str, "site": str}
+    patients = _parse(PATIENTS, patient_rows, dtype=text_columns | dict.fromkeys(LAB_COLUMNS, "float64"))
+    events = _parse(ADVERSE_EVENTS, event_rows)
+    patients = _derive(patients)
     if filters.fracture_region:
         patients = patients[patients["fracture_region"] == filters.fracture_region]
         events = events[events["patient"].isin(patients["id"])]
     return StudyFrames(patients.reset_index(drop=True), events.reset_index(drop=True)), settled
 
 
-def _derive(patients: pd.DataFrame, labs: pd.DataFrame) -> pd.DataFrame:
-    """Add the lab columns and what the protocol derives: fracture region and count, eligibility.
+def _derive(patients: pd.DataFrame) -> pd.DataFrame:
+    """Add what the protocol derives: fracture region and count, eligibility.
 
     The protocol's own functions run once per distinct value (a handful), not once per patient.
     """
     levels = patients["levels"].fillna("")
-    patients["fractured_count"] = levels.str.count(",").add(1).where(levels != "", 0)
+    patients["fractured_count"] = patients["fractured_count"].fillna(0).astype(int)
     patients["fracture_region"] = _map_distinct(levels, lambda text: protocol.fracture_region(text.split(",")))
     eligible = _map_distinct(patients["answers"].fillna(""), _eligible_from_answers).astype(object)
     patients["eligible"] = eligible.where(patients["screened"].astype(bool), None)
-    # Each patient's lab row goes to the patient's position (found once for all columns).
-    rows = pd.Index(patients["id"]).get_indexer(labs["id"]) if not labs.empty else np.array([], dtype=int)
-    found = rows >= 0
-    for name in LAB_COLUMNS:
-        column = np.full(len(patients), np.nan)
-        if found.any():
-            column[rows[found]] = labs[name].to_numpy()[found]
-        patients[name] = column
     patients["enrolled"] = patients["enrolled"].astype(bool)
     patients["with_pvp"] = patients["with_pvp"].astype(bool)
     return patients
@@ -415,19 +390,36 @@ def adverse_event_detail(frames: StudyFrames) -> dict:
     return statistics.adverse_event_table(frames.adverse_events, enrolled)
 
 
+# A line per patient reads well for a study of tens of patients (the paper's had 16); with hundreds
+# it is a smudge, and with 100,000 the page would carry 300,000 table rows and take seconds to draw.
+# Above this many pairs the plot joins percentiles of the values before and after instead.
+PAIR_LINES_MAX = 100
+PERCENTILES = (10, 25, 50, 75, 90)
+
+
 def chart_series(frames: StudyFrames) -> dict:
-    """Per-patient before/after values and category counts for the plots."""
+    """Before/after values and category counts for the plots.
+
+    `lines[variable]` holds one [before, after] per patient with both values, or, when there are more
+    than PAIR_LINES_MAX such patients, one per percentile of PERCENTILES (named in `percentiles`):
+    the percentile of the baseline values and that of the follow-up values of those patients.
+    """
     patients = frames.patients
     enrolled = patients[patients["enrolled"]] if not patients.empty else patients
-    lines = {}
+    lines, percentiles = {}, {}
     for variable in PAIRED_ALWAYS:
         pairs = enrolled[[f"{variable}_baseline", f"{variable}_follow_up"]].dropna()
-        lines[variable] = [[float(before), float(after)] for before, after in pairs.itertuples(index=False)]
+        if len(pairs) > PAIR_LINES_MAX:
+            quantiles = pairs.quantile([percentile / 100 for percentile in PERCENTILES])
+            lines[variable] = [[float(before), float(after)] for before, after in quantiles.itertuples(index=False)]
+            percentiles[variable] = list(PERCENTILES)
+        else:
+            lines[variable] = [[float(before), float(after)] for before, after in pairs.itertuples(index=False)]
     shift = {}
     for timepoint in TIMEPOINTS:
         grades = enrolled[f"pain_{timepoint}"].dropna()
         shift[timepoint] = [int((grades == grade).sum()) for grade in range(4)]
-    return {"lines": lines, "pain_shift": shift}
+    return {"lines": lines, "percentiles": percentiles, "pain_shift": shift}
 
 
 @dataclass(frozen=True)

@@ -199,9 +199,17 @@ def _floats(values) -> np.ndarray:
     return np.asarray(values if isinstance(values, pd.Series | np.ndarray) else list(values), dtype="float64")
 
 
+# R's shapiro.test refuses more than 5,000 values, and scipy warns that its p-value is then not
+# accurate (Royston's approximation is fitted up to 5,000). With that many pairs the t-test no longer
+# leans on normality (central limit), so the test is left out, saying why.
+SHAPIRO_MAX_N = 5000
+
+
 def _shapiro_p(diffs: np.ndarray) -> tuple[float | None, str | None]:
     if len(diffs) < 3:
         return None, "Shapiro-Wilk needs at least 3 pairs"
+    if len(diffs) > SHAPIRO_MAX_N:
+        return None, f"Shapiro-Wilk is computed for at most {SHAPIRO_MAX_N} pairs (as R's shapiro.test)"
     if np.ptp(diffs) == 0:
         return None, "Shapiro-Wilk is undefined when all differences are equal"
     return _number(stats.shapiro(diffs).pvalue), None

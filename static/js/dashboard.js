@@ -53,12 +53,16 @@
     if (!data || typeof Chart === "undefined") return;
     document.querySelectorAll("canvas[data-variable]").forEach(function (canvas) {
       var pairs = data.lines[canvas.dataset.variable] || [];
+      // A line per patient, or (many patients) a named line per percentile, the median drawn thickest.
+      var names = (text.charts[canvas.id] || {}).series;
       charts.push(new Chart(canvas, {
         type: "line",
-        data: { labels: [text.before, text.after], datasets: pairs.map(function (pair) {
-          return { data: pair, borderColor: "rgba(13,110,253,0.55)", pointRadius: 2, borderWidth: 1.5 };
+        data: { labels: [text.before, text.after], datasets: pairs.map(function (pair, index) {
+          var median = names && names.length === 5 && index === 2;
+          return { data: pair, label: names ? names[index] : undefined, borderColor: "rgba(13,110,253,0.55)",
+                   pointRadius: 2, borderWidth: median ? 3.5 : 1.5, borderDash: names && !median ? [4, 3] : [] };
         }) },
-        options: common(canvas.id, false, false),
+        options: common(canvas.id, Boolean(names), false),
         plugins: [whiteBackground],
       }));
     });

@@ -62,6 +62,33 @@ def test_each_chart_has_its_numbers_and_a_png_download(page, live_server, log_in
         assert image.convert("RGB").getpixel((1, 1)) == (255, 255, 255)
 
 
+def test_many_patients_are_drawn_as_percentile_lines(
+    page, live_server, log_in, investigator, two_patients_one_pair, monkeypatch
+):
+    """Above PAIR_LINES_MAX pairs a line per patient is a smudge (and 100,000 of them a page of seconds):
+    the plot joins the percentiles before and after, named in its legend and in its table."""
+    from trials import outcomes
+
+    monkeypatch.setattr(outcomes, "PAIR_LINES_MAX", 0)  # the one ALP pair counts as "many"
+    log_in(investigator)
+    page.goto(f"{live_server.url}/dashboard/")
+    page.locator('html[data-charts-drawn="5"]').wait_for(state="attached")
+    table = page.locator('[data-chart-table="chart-alp"]')
+    table.locator("summary").click()
+    assert table.locator("thead").inner_text().split() == ["Percentile", "Before", "After"]
+    rows = [row.split("\t") for row in table.locator("tbody").inner_text().splitlines()]
+    assert [row[0] for row in rows] == [
+        "10th percentile", "25th percentile", "Median", "75th percentile", "90th percentile",
+    ]  # fmt: skip
+    assert all(row[1:] == ["240", "90"] for row in rows)  # one pair: every percentile is that pair
+    assert page.locator('[data-percentile-lines="alp"]').inner_text().startswith("Too many patients (1)")
+    legend = page.evaluate(
+        "Chart.getChart(document.getElementById('chart-alp')).data.datasets.map(d => [d.label, d.borderWidth])"
+    )
+    assert legend == [["10th percentile", 1.5], ["25th percentile", 1.5], ["Median", 3.5],
+                      ["75th percentile", 1.5], ["90th percentile", 1.5]]  # fmt: skip
+
+
 def test_the_charts_speak_chinese(page, live_server, log_in, investigator, two_patients_one_pair):
     log_in(investigator)
     page.goto(f"{live_server.url}/dashboard/")

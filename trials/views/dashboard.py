@@ -64,13 +64,21 @@ def chart_panels(result: dict, charts: dict) -> tuple[list[dict], dict]:
     for variable in outcomes.PAIRED_ALWAYS:
         unit = tables.unit_label(result["paired"][variable]["unit"])
         title = f"{tables.variable_label(variable)} ({unit})"
-        panels.append({
+        panel = {
             "id": f"chart-{variable}", "kind": "pairs", "variable": variable,
             "title": title, "x": _("Time point"), "y": title,
             "header": [_("Patient"), before, after],
             "rows": [[number, *pair] for number, pair in enumerate(series["lines"][variable], start=1)],
             "pairs": pairs[variable],
-        })  # fmt: skip
+        }  # fmt: skip
+        if variable in series.get("percentiles", {}):  # too many patients for a line each
+            names = [percentile_name(percentile) for percentile in series["percentiles"][variable]]
+            panel |= {
+                "header": [_("Percentile"), before, after],
+                "rows": [[name, *pair] for name, pair in zip(names, series["lines"][variable], strict=True)],
+                "series_names": names,
+            }
+        panels.append(panel)
     counts = result["tumour_response"]["counts"]
     panels.append({
         "id": "chart-response", "kind": "bars",
@@ -91,9 +99,19 @@ def chart_panels(result: dict, charts: dict) -> tuple[list[dict], dict]:
         "after": after,
         "baseline": baseline,
         "follow_up": follow_up,
-        "charts": {panel["id"]: {"title": panel["title"], "x": panel["x"], "y": panel["y"]} for panel in panels},
+        "charts": {
+            panel["id"]: {"title": panel["title"], "x": panel["x"], "y": panel["y"]}
+            | ({"series": panel["series_names"]} if "series_names" in panel else {})
+            for panel in panels
+        },
     }
     return panels, words
+
+
+def percentile_name(percentile: int) -> str:
+    if percentile == 50:
+        return str(_("Median"))
+    return _("%(percentile)sth percentile") % {"percentile": percentile}
 
 
 def dashboard(request):

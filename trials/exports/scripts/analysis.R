@@ -112,7 +112,7 @@ paired_comparison <- function(before, after) {
   } else if (all_equal) {
     notes <- c(notes, "Shapiro-Wilk is undefined when all differences are equal")
   } else if (n > 5000) {
-    notes <- c(notes, "R's shapiro.test accepts at most 5000 values")
+    notes <- c(notes, "Shapiro-Wilk is computed for at most 5000 pairs (as R's shapiro.test)")
   } else {
     out$shapiro_p <- stats::shapiro.test(diffs)$p.value
   }
