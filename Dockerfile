@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN pip install --no-cache-dir uv==0.13.9
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode
 
 COPY . .
 # collectstatic only reads settings; the URL is parsed, never connected to.
@@ -23,4 +23,4 @@ EXPOSE 8000
 # never holds (docker-compose.yml runs them first, once, with `manage.py migrate --database owner`).
 # gthread workers, JSON logs and the metrics' multiprocess directory (config/gunicorn_conf.py), emptied at
 # each start so that a restarted container does not add up the processes of the previous one.
-CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus && rm -rf $PROMETHEUS_MULTIPROC_DIR && mkdir -p $PROMETHEUS_MULTIPROC_DIR && exec gunicorn config.wsgi:application --config python:config.gunicorn_conf --bind 0.0.0.0:8000 --workers ${WEB_WORKERS:-3} --threads ${WEB_THREADS:-4} --preload"]
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus && rm -rf $PROMETHEUS_MULTIPROC_DIR && mkdir -p $PROMETHEUS_MULTIPROC_DIR && exec gunicorn config.wsgi:application --config python:config.gunicorn_conf --bind 0.0.0.0:8000 --workers ${WEB_WORKERS:-3} --threads ${WEB_THREADS:-4}"]

@@ -28,8 +28,10 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode compiled at install: with PYTHONDONTWRITEBYTECODE set (CI, containers) every process would
+# otherwise compile pandas and scipy from source at each start (seconds per web or task worker).
 sync: $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 
 $(DEMO_KEY):
 	@mkdir -p $(@D)

@@ -8,6 +8,10 @@ import os
 from config.request_log import logging_config
 
 worker_class = "gthread"
+# The application (pandas, scipy, every view) is imported once, by the master, and the workers are
+# forked from it: a worker that died is replaced in milliseconds, not after seconds of imports while
+# its share of the requests waits. Nothing at import time opens a database connection (tested).
+preload_app = True
 accesslog = None
 logconfig_dict = logging_config(
     json_lines=os.environ.get("LOG_FORMAT", "json") == "json", level=os.environ.get("LOG_LEVEL", "WARNING")

@@ -85,8 +85,31 @@ def test_compose_scales_out_web_and_worker_behind_a_tls_proxy():
 
 def test_the_dockerfile_installs_from_the_lock_file():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "uv sync --frozen --no-dev" in dockerfile
+    assert "uv sync --frozen --no-dev" in dockerfile and "--compile-bytecode" in dockerfile
     assert "COPY pyproject.toml uv.lock" in dockerfile
+
+
+def test_gunicorn_preloads_an_application_that_opens_no_database_connection_at_import():
+    """Workers are forked from a master that imported the application: a connection opened at import
+    would be shared by every worker. Imported here against an address where no database answers."""
+    from config import gunicorn_conf
+
+    assert gunicorn_conf.preload_app is True
+    script = (
+        "import config.wsgi\n"
+        "from django.db import connections\n"
+        "print(sorted(alias for alias in connections if connections[alias].connection is not None))\n"
+    )
+    environment = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "import-check", "DEBUG": "0",
+        "ALLOWED_HOSTS": "localhost", "DATABASE_URL": "postgres://nobody:none@127.0.0.1:9/nothing",
+    }  # fmt: skip
+    environment.pop("EMBEDDED_PGDATA", None)
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --- the database roles (docs/security.md, "Database roles") -------------------------------------
