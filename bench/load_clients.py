@@ -1,6 +1,6 @@
 """The simulated clinicians of bench/load_test.py: each enters complete cases through the REST API.
 
-A case is what a clinician types for one patient, form by form (DESIGN.md §2 and §3):
+A case is what a clinician types for one patient, form by form (docs/design.md §2 and §3):
 register → baseline labs, pain, QoL → screening → coordinator's e-signature → PVP with its levels →
 three infusions → follow-up labs, pain, QoL → response → adverse event → end of study → read back.
 

@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "PVP myeloma study API",
     "VERSION": "1",
-    "DESCRIPTION": "Every study form and workflow action; names are DESIGN.md's data dictionary.",
+    "DESCRIPTION": "Every study form and workflow action; names are the data dictionary's (docs/design.md §2).",
     # Swagger UI from the sidecar package: served locally, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -57,7 +57,7 @@ def never_imported(model) -> dict[str, str]:
 
 
 def columns(model) -> list[str]:
-    """Every column a file of this form may have: the export's columns (DESIGN.md §2)."""
+    """Every column a file of this form may have: the export's columns (docs/design.md §2)."""
     if model is Patient:
         own = [f.name for f in export_fields(Patient, identifiable=True)]
         return [*own, "site", "age_at_enrolment", *PATIENT_DERIVED]

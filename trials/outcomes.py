@@ -287,7 +287,7 @@ def paired_variables(patients: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def compute_outcomes(frames: StudyFrames, version: int) -> dict:
-    """The JSON contract of DESIGN.md §4, from the frames alone (pure)."""
+    """The JSON contract of docs/design.md §4, from the frames alone (pure)."""
     patients = frames.patients
     enrolled = patients[patients["enrolled"]] if not patients.empty else patients
     ae_table = statistics.adverse_event_table(frames.adverse_events, len(enrolled))
@@ -345,7 +345,7 @@ def outcomes_for_user(user, filters: OutcomeFilters) -> tuple[dict, StudyFrames]
 
 @dataclass(frozen=True)
 class StudyResults:
-    outcomes: dict  # the JSON contract of DESIGN.md §4
+    outcomes: dict  # the JSON contract of docs/design.md §4
     adverse_events: dict  # adverse_event_detail: the dashboard's and the downloads' AE table
     charts: dict | None  # {"series": chart_series, "pairs": pair_completeness}, when asked for
 

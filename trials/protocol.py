@@ -64,7 +64,7 @@ STUDY_TITLE = "PVP + zoledronic acid in spinal multiple myeloma"
 
 
 # ---------------------------------------------------------------------------
-# Eligibility (DESIGN §1): inclusion I1-I5 must all be "yes", exclusion E1-E5 all "no".
+# Eligibility (docs/design.md §1): inclusion I1-I5 must all be "yes", exclusion E1-E5 all "no".
 
 
 class Answer(models.TextChoices):
@@ -210,7 +210,7 @@ def evaluate_eligibility(answers: dict[str, str]) -> EligibilityResult:
 
 
 # ---------------------------------------------------------------------------
-# Schedule (DESIGN §1)
+# Schedule (docs/design.md §1)
 
 
 class Timepoint(models.TextChoices):
@@ -250,7 +250,7 @@ class FractureRegion(models.TextChoices):
 def fracture_region(levels) -> str | None:
     """Thoracic when every fractured level is T, lumbar when every one is L, else thoracolumbar.
 
-    DESIGN gives only the three categories; a fracture set spanning both segments is what the
+    The design gives only the three categories; a fracture set spanning both segments is what the
     paper counts as thoracolumbar (9 of its 16 patients).
     """
     levels = list(levels or [])
@@ -268,7 +268,7 @@ WEIGHT_KG = _range(30, 250, "kg")
 HEIGHT_CM = _range(100, 230, "cm")
 
 # ---------------------------------------------------------------------------
-# Laboratory analytes (DESIGN §2). Factors convert the alternative unit to the canonical one.
+# Laboratory analytes (docs/design.md §2). Factors convert the alternative unit to the canonical one.
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""API serializers: DESIGN.md's names, and the models' own rules (full_clean) for validation.
+"""API serializers: the data dictionary's names (docs/design.md §2), and the models' own rules
+(full_clean) for validation.
 
 No rule is repeated here: a serializer builds the model instance and asks it to validate itself,
 exactly as the forms do, so the API refuses what the pages refuse, with the same messages.

@@ -1,4 +1,4 @@
-"""REST API (DESIGN.md §3): the same scoping, rights, rules and audit as the pages.
+"""REST API (docs/design.md §3): the same scoping, rights, rules and audit as the pages.
 
 Writes go through `services.save_record` (audit context with the user and reason, version check)
 and `services.register_patient` / `enrolment.sign_screening`, as the pages' do.

@@ -1,7 +1,7 @@
 """Analysis-ready exports of the whole study: CSV, Excel, SPSS, Stata, SAS transport and CDISC ODM.
 
-Variable names are DESIGN.md's. De-identified by default: no date of birth, hospital number or
-initials, age at enrolment instead. Each form is one table keyed by `screening_number`.
+Variable names are the data dictionary's (docs/design.md §2). De-identified by default: no date of
+birth, hospital number or initials, age at enrolment instead. Each form is one table keyed by `screening_number`.
 
 - `variables`: what each column is (type, labels, codes), read off the model fields;
 - `frames`: the study read in one database snapshot;

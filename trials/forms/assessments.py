@@ -5,7 +5,7 @@ from trials import protocol
 from trials.forms.base import ClinicalForm
 from trials.models import AdverseEvent, PainAssessment, QolAssessment, TumourResponse
 
-# The WHO grades as the paper defines them (DESIGN §1, pain relief).
+# The WHO grades as the paper defines them (docs/design.md §1, pain relief).
 WHO_GRADE_MEANINGS = {
     0: _("no pain"),
     1: _("mild, bearable without analgesics"),

@@ -183,7 +183,7 @@ def download(request, name: str, extension: str):
 
 
 @extend_schema(
-    summary="The study's results from the data as it stands (DESIGN.md §4; kept per data version, never stale)",
+    summary="The study's results from the data as it stands (docs/design.md §4; kept per data version, never stale)",
     parameters=[
         OpenApiParameter("site", str, description="site code"),
         OpenApiParameter("isotype", str),
