@@ -180,7 +180,7 @@ class TestMalformedJson:
             ("/api/v1/pvp-procedures/", "levels", {"level": "T12", "cement_ml": "2.5"}),
             ("/api/v1/pvp-procedures/", "levels", ["T12"]),
             ("/api/v1/lab-draws/", "results", [120]),
-            ("/api/v1/lab-draws/", "results", {"alp": {"value": 120}}),
+            ("/api/v1/lab-draws/", "results", {"alp": {"amount": 120}}),  # {"value", "unit"} is a lab value (issue 16)
             ("/api/v1/lab-draws/", "critical_confirmed", "calcium"),
             ("/api/v1/screenings/", "criteria", "I1=yes"),
             ("/api/v1/screenings/", "criteria", {"I1": ["yes"]}),

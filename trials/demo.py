@@ -360,14 +360,11 @@ def _create_cohort(site: Site, clinician: User, coordinator: User) -> None:
                 "m_protein": m_protein_baseline if position == 0 else m_protein_follow_up,
             }
             for analyte, value in results.items():
-                LabResult.objects.create(
-                    lab_draw=draw,
-                    analyte=analyte,
-                    value=value,
-                    entered_value=value,
-                    entered_unit=protocol.ANALYTES_BY_CODE[analyte].unit,
+                LabResult.from_reading(
+                    protocol.read_lab_value(analyte, value),
                     critical_confirmed=protocol.ANALYTES_BY_CODE[analyte].is_critical(value),
-                )
+                    lab_draw=draw,
+                ).save()
             PainAssessment.objects.create(
                 patient=patient, timepoint=timepoint, assessed_on=on, who_grade=case.pain[position]
             )

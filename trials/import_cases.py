@@ -20,7 +20,7 @@ The decisions (docs/import.md explains them to users):
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from trials import access, services
+from trials import access, protocol, services
 from trials.exports.variables import export_fields
 from trials.import_rows import Problem, clean_problems, read_rows, set_values
 from trials.models import LabDraw, LabResult, Patient, PvpProcedure, Screening, TreatedLevel
@@ -204,6 +204,8 @@ def check_forms(user, model, rows: list[dict], progress=None) -> tuple[list, lis
             if record.lab_draw is None:
                 rule = "no lab draw of this patient at this timepoint (import lab_draw first)"
                 row_problems.append(Problem(number, "timepoint", row.get("timepoint", ""), rule))
+            if not row_problems:
+                row_problems = read_in_its_unit(record, row, number)
         else:
             record.patient = patient
         if not row_problems:
@@ -215,6 +217,29 @@ def check_forms(user, model, rows: list[dict], progress=None) -> tuple[list, lis
         problems += row_problems
         records.append(record)
     return records, problems
+
+
+def read_in_its_unit(result: LabResult, row: dict, number: int) -> list[Problem]:
+    """A lab result is read as the lab page reads it (protocol.read_lab_value): the value as entered,
+    in its unit, when the file gives them (the export writes both), else the canonical value. A
+    canonical value that is not the entered one converted is refused: one of them is wrong."""
+    if result.analyte not in protocol.ANALYTES_BY_CODE:
+        return []  # the model's check names the analyte
+    canonical_given = result.value not in (None, "")  # an empty cell of a required number reads ""
+    entered = result.entered_value if result.entered_value is not None else (result.value if canonical_given else None)
+    if entered is None:
+        return []  # the model's check names the missing value
+    try:
+        reading = protocol.read_lab_value(result.analyte, entered, result.entered_unit)
+    except protocol.UnitNotAccepted as error:
+        return [Problem(number, "entered_unit", result.entered_unit, str(error))]
+    if canonical_given and result.value != reading.value:
+        canonical = protocol.ANALYTES_BY_CODE[result.analyte].unit
+        rule = (f"is not {protocol.plain_number(entered)} {reading.entered_unit} in {canonical} "
+                f"({protocol.plain_number(reading.value)}): correct value, entered_value or entered_unit")  # fmt: skip
+        return [Problem(number, "value", row.get("value", ""), rule)]
+    result.value, result.entered_value, result.entered_unit = reading.value, reading.entered_value, reading.entered_unit
+    return []
 
 
 def _natural_key(record, patient):

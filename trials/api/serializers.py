@@ -7,6 +7,7 @@ exactly as the forms do, so the API refuses what the pages refuse, with the same
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxLengthValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from trials import access, protocol, unreadable
@@ -226,12 +227,50 @@ class InfusionSerializer(ClinicalSerializer):
                   "duration_min", "creatinine_umol_l", "crcl_ml_min", "label_dose_mg", "version", "reason"]  # fmt: skip
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "number", "description": "in the analyte's canonical unit"},
+            {
+                "type": "object",
+                "properties": {"value": {"type": "number"}, "unit": {"type": "string", "example": "mg/dL"}},
+                "required": ["value"],
+                "description": "in one of the units the analyte accepts (docs/design.md §2)",
+            },
+        ]
+    }
+)
+class LabValueField(serializers.Field):
+    """A lab value as sent: a number in the analyte's canonical unit, or {"value": 10.2, "unit": "mg/dL"}.
+    Read into (value, unit); the unit is checked against the analyte's by protocol.read_lab_value."""
+
+    default_error_messages = {
+        "shape": 'Send a number, or {{"value": <number>, "unit": "<unit>"}}.',  # braces doubled: DRF formats it
+        "unit": "The unit must be text, e.g. “mg/dL”.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.number = unreadable.DecimalField(max_digits=12, decimal_places=4)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            return self.number.run_validation(data), ""
+        if "value" not in data or set(data) - {"value", "unit"}:
+            self.fail("shape")
+        unit = data.get("unit") or ""
+        if not isinstance(unit, str):
+            self.fail("unit")
+        return self.number.run_validation(data["value"]), unit.strip()
+
+
 class LabDrawSerializer(ClinicalSerializer):
-    """`results` maps analyte to value in its canonical unit; `critical_confirmed` lists the analytes
-    whose critical value the sender confirms (as the form's confirmation box)."""
+    """`results` maps analyte to value: a number in its canonical unit, or {"value", "unit"} in any unit
+    the analyte accepts (read by protocol.read_lab_value, as on the lab page); `critical_confirmed`
+    lists the analytes whose critical value the sender confirms (as the form's confirmation box)."""
 
     patient = PatientRefField()
-    results = serializers.DictField(child=unreadable.DecimalField(max_digits=12, decimal_places=4), write_only=True)
+    results = serializers.DictField(child=LabValueField(), write_only=True)
     critical_confirmed = serializers.ListField(child=serializers.CharField(), required=False, write_only=True)
 
     class Meta:
@@ -246,20 +285,33 @@ class LabDrawSerializer(ClinicalSerializer):
 
     def validate(self, attrs):
         confirmed = set(attrs.get("critical_confirmed", []))
-        errors = {}
-        for analyte, value in attrs.get("results", {}).items():
+        errors, readings = {}, {}
+        for analyte, (value, unit) in attrs.get("results", {}).items():
             if analyte not in protocol.ANALYTES_BY_CODE:
                 errors[analyte] = [
                     f"{analyte} is not an analyte of the study ({', '.join(protocol.ANALYTES_BY_CODE)})."
                 ]
                 continue
-            result = LabResult(analyte=analyte, value=value, critical_confirmed=analyte in confirmed)
             try:
-                result.clean()
+                reading = protocol.read_lab_value(analyte, value, unit)
+            except protocol.UnitNotAccepted as error:
+                errors[analyte] = [str(error)]
+                continue
+            try:
+                LabResult.from_reading(reading, critical_confirmed=analyte in confirmed).clean()
             except DjangoValidationError as error:
-                errors[analyte] = [message for messages in error.message_dict.values() for message in messages]
+                # The rule speaks of the canonical value; the sender also reads what they sent.
+                entered = f" ({protocol.plain_number(value)} {unit} entered)" if reading.entered_unit != (
+                    protocol.ANALYTES_BY_CODE[analyte].unit) else ""  # fmt: skip
+                errors[analyte] = [
+                    f"{message}{entered}" for messages in error.message_dict.values() for message in messages
+                ]
+                continue
+            readings[analyte] = reading
         if errors:
             raise serializers.ValidationError({"results": errors})
+        if "results" in attrs:
+            attrs["results"] = readings
         return super().validate(attrs)
 
 

@@ -256,11 +256,11 @@ class LabDrawViewSet(SoftDeleteMixin, ClinicalViewSet):
         if "results" not in parts:
             return  # a PATCH of other fields (or of the confirmations alone) leaves the results as they are
         confirmed = set(parts.get("critical_confirmed", []))
+        # The serializer has read each value in its unit (protocol.read_lab_value).
         results = [
-            LabResult(analyte=analyte, value=value, entered_value=value, critical_confirmed=analyte in confirmed,
-                      entered_unit=s.protocol.ANALYTES_BY_CODE[analyte].unit)
-            for analyte, value in parts.get("results", {}).items()
-        ]  # fmt: skip
+            LabResult.from_reading(reading, critical_confirmed=reading.analyte in confirmed)
+            for reading in parts.get("results", {}).values()
+        ]
         services.save_lab_results(saved, results)
 
 

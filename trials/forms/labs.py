@@ -91,12 +91,9 @@ class LabDrawForm(ClinicalForm):
             entered = cleaned.get(value_field(analyte))
             if entered is None:
                 continue
-            unit = cleaned.get(unit_field(analyte)) or analyte.unit
-            result = LabResult(
-                analyte=analyte.code,
-                value=analyte.to_canonical(entered, unit).quantize(Decimal("0.0001")),
-                entered_value=entered,
-                entered_unit=unit,
+            unit = cleaned.get(unit_field(analyte)) or analyte.unit  # one of the analyte's: a choice field
+            result = LabResult.from_reading(
+                protocol.read_lab_value(analyte.code, entered, unit),
                 critical_confirmed=bool(cleaned.get(confirm_field(analyte))),
             )
             try:

@@ -90,6 +90,13 @@ class LabResult(ClinicalRecord):
     entered_unit = models.CharField(_("unit as entered"), max_length=10, blank=True)
     critical_confirmed = models.BooleanField(_("critical value confirmed"), default=False)
 
+    @classmethod
+    def from_reading(cls, reading: protocol.LabReading, *, critical_confirmed: bool = False, **fields) -> "LabResult":
+        """The result of a value read by `protocol.read_lab_value`: the one way pages, API, import and
+        demo loader make a result, so the same value entered in any unit is stored the same way."""
+        return cls(analyte=reading.analyte, value=reading.value, entered_value=reading.entered_value,
+                   entered_unit=reading.entered_unit, critical_confirmed=critical_confirmed, **fields)  # fmt: skip
+
     class Meta:
         ordering = ["lab_draw", "analyte"]
         constraints = [

@@ -1,62 +1,31 @@
 """The study protocol: every clinical rule of the PVP + zoledronic acid myeloma study, in one place.
 
-Models, forms, the API and the statistics all read from here, so a rule changes in one line.
+Models, forms, the API and the statistics all read from here, so a rule changes in one line. The lab
+analytes with their units and ranges are in `trials.protocol.labs`, the small value types in
+`trials.protocol.basics`; both are read through this module.
 Texts are kept in English and Simplified Chinese side by side because the protocol itself is
 bilingual; `Text.for_language()` picks one.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db import models
-from django.utils.functional import lazy
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-
-@dataclass(frozen=True)
-class Text:
-    en: str
-    zh: str
-
-    def for_language(self, language_code: str | None) -> str:
-        return self.zh if (language_code or "").lower().startswith("zh") else self.en
-
-    @property
-    def lazy(self):
-        """The text in the language active when it is rendered (for labels built at import)."""
-        return lazy(lambda: self.for_language(get_language()), str)()
-
-    def __str__(self) -> str:
-        return self.for_language(get_language())
-
-
-@dataclass(frozen=True)
-class Range:
-    """A closed interval [low, high]; `unit` is only for messages."""
-
-    low: Decimal
-    high: Decimal
-    unit: str = ""
-
-    def __contains__(self, value) -> bool:
-        return self.low <= Decimal(str(value)) <= self.high
-
-    def describe(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.low}–{self.high}{unit}"
-
-
-def plain_number(value) -> str:
-    """A Decimal as people write it: 45, 2.5, 0.25 (no exponent, no trailing zeros)."""
-    text = format(Decimal(str(value)), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _range(low, high, unit="") -> Range:
-    return Range(Decimal(str(low)), Decimal(str(high)), unit)
-
+from trials.protocol.basics import Range as Range
+from trials.protocol.basics import Text as Text
+from trials.protocol.basics import plain_number as plain_number
+from trials.protocol.basics import value_range as _range
+from trials.protocol.labs import ANALYTE_CHOICES as ANALYTE_CHOICES
+from trials.protocol.labs import ANALYTES as ANALYTES
+from trials.protocol.labs import ANALYTES_BY_CODE as ANALYTES_BY_CODE
+from trials.protocol.labs import Analyte as Analyte
+from trials.protocol.labs import LabReading as LabReading
+from trials.protocol.labs import UnitNotAccepted as UnitNotAccepted
+from trials.protocol.labs import read_lab_value as read_lab_value
 
 # The study's identity in exported files (ODM Study OID, file labels).
 STUDY_OID = "PVP-ZOL-MM"
@@ -266,105 +235,6 @@ def fracture_region(levels) -> str | None:
 CEMENT_ML = _range("0.5", 12, "ml")
 WEIGHT_KG = _range(30, 250, "kg")
 HEIGHT_CM = _range(100, 230, "cm")
-
-# ---------------------------------------------------------------------------
-# Laboratory analytes (docs/design.md §2). Factors convert the alternative unit to the canonical one.
-
-
-@dataclass(frozen=True)
-class Analyte:
-    code: str
-    label: Text
-    unit: str
-    possible: Range
-    reference: Range
-    alternative_units: dict[str, Decimal] = field(default_factory=dict)
-    critical_low: Decimal | None = None
-    critical_high: Decimal | None = None
-    decimals: int = 2
-
-    def to_canonical(self, value: Decimal, unit: str) -> Decimal:
-        if unit == self.unit:
-            return Decimal(value)
-        return Decimal(value) * self.alternative_units[unit]
-
-    def flag(self, value) -> str:
-        """ "H" or "L" outside the reference range, "" inside it."""
-        value = Decimal(str(value))
-        if value > self.reference.high:
-            return "H"
-        if value < self.reference.low:
-            return "L"
-        return ""
-
-    def is_critical(self, value) -> bool:
-        value = Decimal(str(value))
-        return (self.critical_low is not None and value < self.critical_low) or (
-            self.critical_high is not None and value > self.critical_high
-        )
-
-
-ANALYTES: tuple[Analyte, ...] = (
-    Analyte("alp", Text("Alkaline phosphatase", "碱性磷酸酶"), "U/L", _range(1, 5000), _range(40, 150), decimals=1),
-    Analyte(
-        "calcium",
-        Text("Serum calcium", "血清钙"),
-        "mmol/L",
-        _range("0.5", "6.0"),
-        _range("2.10", "2.60"),
-        alternative_units={"mg/dL": Decimal("0.2495")},
-        critical_low=Decimal("1.75"),
-        critical_high=Decimal("3.40"),
-    ),
-    Analyte(
-        "creatinine",
-        Text("Creatinine", "肌酐"),
-        "umol/L",
-        _range(10, 2000),
-        _range(45, 110),
-        alternative_units={"mg/dL": Decimal("88.42")},
-        decimals=1,
-    ),
-    Analyte(
-        "hemoglobin",
-        Text("Haemoglobin", "血红蛋白"),
-        "g/L",
-        _range(20, 250),
-        _range(115, 175),
-        alternative_units={"g/dL": Decimal("10")},
-        decimals=0,
-    ),
-    Analyte("wbc", Text("White cells", "白细胞"), "10^9/L", _range(0, 500), _range("3.5", "9.5")),
-    Analyte("platelets", Text("Platelets", "血小板"), "10^9/L", _range(0, 3000), _range(125, 350), decimals=0),
-    Analyte(
-        "albumin",
-        Text("Albumin", "白蛋白"),
-        "g/L",
-        _range(5, 70),
-        _range(35, 55),
-        alternative_units={"g/dL": Decimal("10")},
-        decimals=1,
-    ),
-    Analyte(
-        "m_protein",
-        Text("Serum M-protein", "血清M蛋白"),
-        "g/L",
-        _range(0, 200),
-        _range(0, 0),
-        alternative_units={"g/dL": Decimal("10")},
-        decimals=1,
-    ),
-    Analyte(
-        "urine_light_chain",
-        Text("Urine light chain", "尿轻链"),
-        "mg/24h",
-        _range(0, 50000),
-        _range(0, 0),
-        decimals=0,
-    ),
-)
-ANALYTES_BY_CODE = {analyte.code: analyte for analyte in ANALYTES}
-ANALYTE_CHOICES = [(a.code, a.label.en) for a in ANALYTES]
 
 # ---------------------------------------------------------------------------
 # Pain: WHO grade 0 none, I mild, II moderate (ordinary analgesics), III severe (opioids).
