@@ -24,6 +24,22 @@ def enrolled(site, coordinator):
     return enrol_patient(patient, enrolled_on=date(2020, 1, 7))
 
 
+def post_lab_draw(user, patient, results: dict, **extra):
+    """POST /api/v1/lab-draws/ of a baseline draw with these results."""
+    body = {"patient": patient.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07", "results": results}
+    return factories.api_client_for(user).post("/api/v1/lab-draws/", body | extra, format="json")
+
+
+def import_lab_result(user, patient, analyte: str, value: str, entered_value: str, entered_unit: str):
+    """Import one baseline lab result into a draw made for it: (saved, problems)."""
+    factories.LabDrawFactory(patient=patient, timepoint="baseline")
+    text = (
+        "screening_number,timepoint,analyte,value,entered_value,entered_unit\n"
+        f"{patient.screening_number},baseline,{analyte},{value},{entered_value},{entered_unit}\n"
+    )
+    return imports.commit(user, "lab_result", text.encode(), "labs.csv")
+
+
 def stored(patient) -> tuple:
     result = LabResult.objects.get(lab_draw__patient=patient, analyte="calcium")
     event = result.events.get()  # the audit trail's insert event
@@ -45,33 +61,18 @@ def test_the_same_value_in_mg_dl_is_stored_alike_through_the_page_the_api_and_th
     )  # fmt: skip
     assert page.status_code == 302, page.content.decode()[-2000:]
 
-    answer = factories.api_client_for(clinician).post(
-        "/api/v1/lab-draws/",
-        {"patient": by_api.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
-         "results": {"calcium": {"value": "10.0", "unit": "mg/dL"}}},
-        format="json",
-    )  # fmt: skip
+    answer = post_lab_draw(clinician, by_api, {"calcium": {"value": "10.0", "unit": "mg/dL"}})
     assert answer.status_code == 201, answer.json()
     assert answer.json()["results"] == {"calcium": 2.495}
 
-    factories.LabDrawFactory(patient=by_import, timepoint="baseline")
-    text = (
-        "screening_number,timepoint,analyte,value,entered_value,entered_unit\n"
-        f"{by_import.screening_number},baseline,calcium,,10.0,mg/dL\n"
-    )
-    assert imports.commit(clinician, "lab_result", text.encode(), "labs.csv") == (1, [])
+    assert import_lab_result(clinician, by_import, "calcium", "", "10.0", "mg/dL") == (1, [])
 
     expected = (Decimal("2.4950"), Decimal("10.0000"), "mg/dL")
     assert stored(by_page) == stored(by_api) == stored(by_import) == (expected, expected)
 
 
 def test_a_bare_number_in_the_api_is_in_the_canonical_unit(clinician, patient_a):
-    answer = factories.api_client_for(clinician).post(
-        "/api/v1/lab-draws/",
-        {"patient": patient_a.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
-         "results": {"calcium": 2.4, "creatinine": {"value": 1.2, "unit": "mg/dL"}}},
-        format="json",
-    )  # fmt: skip
+    answer = post_lab_draw(clinician, patient_a, {"calcium": 2.4, "creatinine": {"value": 1.2, "unit": "mg/dL"}})
     assert answer.status_code == 201, answer.json()
     results = {r.analyte: (r.value, r.entered_value, r.entered_unit) for r in LabResult.objects.all()}
     assert results == {
@@ -81,22 +82,12 @@ def test_a_bare_number_in_the_api_is_in_the_canonical_unit(clinician, patient_a)
 
 
 def test_a_unit_the_analyte_does_not_accept_is_refused_naming_it_by_api_and_import(clinician, enrolled_patient):
-    answer = factories.api_client_for(clinician).post(
-        "/api/v1/lab-draws/",
-        {"patient": enrolled_patient.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
-         "results": {"alp": {"value": 120, "unit": "mg/dL"}}},
-        format="json",
-    )  # fmt: skip
+    answer = post_lab_draw(clinician, enrolled_patient, {"alp": {"value": 120, "unit": "mg/dL"}})
     assert answer.status_code == 400
     assert answer.json() == {"results": {"alp": ["“mg/dL” is not a unit of alp: use U/L."]}}
     assert not LabDraw.objects.exists()
 
-    factories.LabDrawFactory(patient=enrolled_patient, timepoint="baseline")
-    text = (
-        "screening_number,timepoint,analyte,value,entered_value,entered_unit\n"
-        f"{enrolled_patient.screening_number},baseline,alp,,120,mg/dL\n"
-    )
-    saved, problems = imports.commit(clinician, "lab_result", text.encode(), "labs.csv")
+    saved, problems = import_lab_result(clinician, enrolled_patient, "alp", "", "120", "mg/dL")
     assert saved == 0
     assert [(p.row, p.field, p.value, p.rule) for p in problems] == [
         (1, "entered_unit", "mg/dL", "“mg/dL” is not a unit of alp: use U/L.")
@@ -105,12 +96,7 @@ def test_a_unit_the_analyte_does_not_accept_is_refused_naming_it_by_api_and_impo
 
 @pytest.mark.parametrize("sent", [{"unit": "mg/dL"}, {"value": 2, "units": "mg/dL"}, {"value": 2, "unit": 5}])
 def test_a_lab_value_of_another_shape_is_refused_saying_what_to_send(clinician, patient_a, sent):
-    answer = factories.api_client_for(clinician).post(
-        "/api/v1/lab-draws/",
-        {"patient": patient_a.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
-         "results": {"calcium": sent}},
-        format="json",
-    )  # fmt: skip
+    answer = post_lab_draw(clinician, patient_a, {"calcium": sent})
     assert answer.status_code == 400
     message = answer.json()["results"]["calcium"][0]
     assert message in (
@@ -120,24 +106,16 @@ def test_a_lab_value_of_another_shape_is_refused_saying_what_to_send(clinician, 
 
 
 def test_an_impossible_value_in_another_unit_names_what_was_sent(clinician, patient_a):
-    answer = factories.api_client_for(clinician).post(
-        "/api/v1/lab-draws/",
-        {"patient": patient_a.screening_number, "timepoint": "baseline", "drawn_on": "2020-01-07",
-         "results": {"calcium": {"value": 30, "unit": "mg/dL"}}, "critical_confirmed": ["calcium"]},
-        format="json",
-    )  # fmt: skip
+    answer = post_lab_draw(
+        clinician, patient_a, {"calcium": {"value": 30, "unit": "mg/dL"}}, critical_confirmed=["calcium"]
+    )
     assert answer.status_code == 400
     message = answer.json()["results"]["calcium"][0]
     assert message.startswith("Serum calcium 7.485 mmol/L is impossible") and message.endswith("(30 mg/dL entered)")
 
 
 def test_an_import_whose_value_disagrees_with_the_entered_one_is_refused(clinician, enrolled_patient):
-    factories.LabDrawFactory(patient=enrolled_patient, timepoint="baseline")
-    text = (
-        "screening_number,timepoint,analyte,value,entered_value,entered_unit\n"
-        f"{enrolled_patient.screening_number},baseline,calcium,2.6,10.0,mg/dL\n"
-    )
-    saved, problems = imports.commit(clinician, "lab_result", text.encode(), "labs.csv")
+    saved, problems = import_lab_result(clinician, enrolled_patient, "calcium", "2.6", "10.0", "mg/dL")
     assert saved == 0
     assert [(p.field, p.value) for p in problems] == [("value", "2.6")]
     assert "is not 10 mg/dL in mmol/L (2.495)" in problems[0].rule
