@@ -374,6 +374,8 @@ def _cache_key(version: int, user, filters: OutcomeFilters) -> str:
     if len(scope) > 64:  # a key has at most 250 characters
         scope = hashlib.sha256(scope.encode()).hexdigest()
     chosen = ",".join(f"{name}={value}" for name, value in sorted(filters.as_dict().items()))
+    if not (chosen.isascii() and chosen.isprintable() and " " not in chosen):
+        chosen = hashlib.sha256(chosen.encode()).hexdigest()  # a typed site filter may hold anything
     return f"outcomes:v{version}:sites={scope}:{chosen}"
 
 
