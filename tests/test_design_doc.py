@@ -100,27 +100,13 @@ def test_the_api_routes_are_the_routers():
     assert documented == registered
 
 
-def keys_at_depth(text: str, wanted: int) -> list[str]:
-    """The "key": names at one nesting depth of the contract's JSON sketch."""
-    keys, depth = [], 0
-    for match in re.finditer(r'[{}\[\]]|"(\w+)":', text):
-        token = match.group(0)
-        if token in "{[":
-            depth += 1
-        elif token in "}]":
-            depth -= 1
-        elif depth == wanted:
-            keys.append(match.group(1))
-    return keys
-
-
 def test_the_outcome_json_has_the_documented_keys():
     import pandas as pd
 
     from trials import outcomes
 
     contract = DESIGN.split("## 4. Outcomes as JSON")[1].split("```")[1]
-    top_level = keys_at_depth(contract, 1)
+    top_level = members(contract)
     columns = ["id", "site", *outcomes.patient_summary.LINE_NAMES, "eligible", "fracture_region"]
     empty = outcomes.StudyFrames(pd.DataFrame(columns=columns), pd.DataFrame(columns=outcomes.ADVERSE_EVENTS.names))
     result = outcomes.compute_outcomes(empty, version=0)
@@ -129,9 +115,11 @@ def test_the_outcome_json_has_the_documented_keys():
         assert members(contract, part) == list(result[part]), part
 
 
-def members(text: str, part: str) -> list[str]:
-    """The names an object of the sketch lists, keyed or bare: "part": {"n", "counts": {...}, ...}."""
-    start = text.index(f'"{part}": {{') + len(f'"{part}": {{')
+def members(text: str, part: str | None = None) -> list[str]:
+    """The names an object of the sketch lists, keyed or bare: "part": {"n", "counts": {...}, ...};
+    without `part`, those of the outermost object."""
+    opening = f'"{part}": {{' if part else "{"
+    start = text.index(opening) + len(opening)
     names, depth = [], 0
     for match in re.finditer(r'[{}\[\]]|"(\w+)"', text[start:]):
         token = match.group(0)

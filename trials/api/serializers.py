@@ -301,8 +301,8 @@ class LabDrawSerializer(ClinicalSerializer):
                 LabResult.from_reading(reading, critical_confirmed=analyte in confirmed).clean()
             except DjangoValidationError as error:
                 # The rule speaks of the canonical value; the sender also reads what they sent.
-                entered = f" ({protocol.plain_number(value)} {unit} entered)" if reading.entered_unit != (
-                    protocol.ANALYTES_BY_CODE[analyte].unit) else ""  # fmt: skip
+                as_typed = reading.entered_unit != protocol.ANALYTES_BY_CODE[analyte].unit
+                entered = f" ({protocol.plain_number(value)} {unit} entered)" if as_typed else ""
                 errors[analyte] = [
                     f"{message}{entered}" for messages in error.message_dict.values() for message in messages
                 ]
